@@ -1,0 +1,3 @@
+from datalabs.cli import main
+
+main()

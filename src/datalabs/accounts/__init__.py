@@ -1,0 +1,1 @@
+"""Accounts: users, roles, teams, API tokens, web logins."""

@@ -1,0 +1,1 @@
+"""Shared HTTP glue: dependencies (database session, caller) and error responses."""

@@ -1,0 +1,7 @@
+"""Every model, imported so that ``Base.metadata`` knows all tables (Alembic, tests)."""
+
+from datalabs.accounts.models import ApiToken, LoginSession, Team, TeamMembership, User
+from datalabs.db.base import Base
+from datalabs.storage.models import Dataset, DatasetTeam
+
+__all__ = ["ApiToken", "Base", "Dataset", "DatasetTeam", "LoginSession", "Team", "TeamMembership", "User"]

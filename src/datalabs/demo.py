@@ -1,0 +1,95 @@
+"""Demo content for ``datalabs serve --demo``: users, a team, a public and an embargoed volume.
+
+The volumes are copied from the shared PDS test data when it is there (``../shared/testdata/pds``
+next to the source checkout, or the ``demo_source`` setting); otherwise a small synthetic
+PDS3/PDS4 volume is generated, so the demo works on any machine. Seeding is idempotent.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from datalabs.accounts.service import AccountService
+from datalabs.demo_data import write_synthetic_volume
+from datalabs.settings import Settings
+from datalabs.storage.datasets import DatasetService, today_utc
+
+DEMO_USERS = [
+    # name, role, password, teams (name -> team admin)
+    ("admin", "admin", "admin-demo-pass", {}),
+    ("alice", "developer", "alice-demo-pass", {"rosetta": True}),
+    ("bob", "user", "bob-demo-pass", {"rosetta": False}),
+    ("carol", "user", "carol-demo-pass", {}),
+]
+DEMO_TEAM = "rosetta"
+EMBARGOED_PART = "pds3/rosetta_osiris_nac"
+CHECKOUT_SHARED = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "pds"
+
+
+def demo_source(settings: Settings) -> Path | None:
+    source = settings.demo_source or CHECKOUT_SHARED
+    return source if source.is_dir() else None
+
+
+def seed_demo(db: Session, settings: Settings) -> str:
+    accounts = AccountService(db)
+    if accounts.repo.team_by_name(DEMO_TEAM) is None:
+        accounts.create_team(DEMO_TEAM, description="Rosetta OSIRIS science team (demo)")
+    for name, role, password, teams in DEMO_USERS:
+        if accounts.repo.user_by_name(name) is None:
+            accounts.create_user(name, role=role, password=password, display_name=name.title())
+        for team, admin in teams.items():
+            accounts.add_member(team, name, admin=admin)
+
+    public_dir, embargoed_dir, origin = _prepare_volumes(settings)
+    datasets = DatasetService(db)
+    if datasets.repo.by_name("pds-samples") is None:
+        datasets.register("pds-samples", public_dir, title="PDS3 and PDS4 sample products",
+                          description=f"Labels and small products from many missions ({origin}).",
+                          mission="Various", instrument="Various", domain="Space Science")
+    if datasets.repo.by_name("rosetta-osiris") is None:
+        datasets.register("rosetta-osiris", embargoed_dir, private=True, teams=[DEMO_TEAM],
+                          release_date=today_utc() + timedelta(days=365),
+                          title="Rosetta OSIRIS NAC level 3 (embargoed demo)",
+                          description=f"OSIRIS narrow-angle camera labels, embargoed for one year ({origin}).",
+                          mission="Rosetta", instrument="OSIRIS NAC", domain="Space Science")
+
+    lines = ["[bold]Demo content ready.[/bold] Log in at " + settings.base_url + "/login as:"]
+    for name, role, password, teams in DEMO_USERS:
+        team_note = ", ".join(f"{t}{' admin' if a else ''}" for t, a in teams.items()) or "no team"
+        lines.append(f"  {name:<6} password {password:<16} ({role}; {team_note})")
+    lines.append("Volumes: pds-samples (public), rosetta-osiris (embargoed; team rosetta only).")
+    return "\n".join(lines)
+
+
+def _prepare_volumes(settings: Settings) -> tuple[Path, Path, str]:
+    base = settings.data_dir / "demo-volumes"
+    public_dir, embargoed_dir = base / "pds-samples", base / "rosetta-osiris"
+    source = demo_source(settings)
+    if public_dir.is_dir() and embargoed_dir.is_dir():
+        return public_dir, embargoed_dir, "copied earlier" if source else "synthetic"
+    base.mkdir(parents=True, exist_ok=True)
+    if source is not None:
+        shutil.copytree(source, public_dir, ignore=_skip_embargoed(source), dirs_exist_ok=True)
+        embargoed_source = source / EMBARGOED_PART
+        if embargoed_source.is_dir():
+            shutil.copytree(embargoed_source, embargoed_dir, dirs_exist_ok=True)
+        else:
+            write_synthetic_volume(embargoed_dir, osiris_only=True)
+        return public_dir, embargoed_dir, f"copied from {source}"
+    write_synthetic_volume(public_dir)
+    write_synthetic_volume(embargoed_dir, osiris_only=True)
+    return public_dir, embargoed_dir, "synthetic: the shared test data was not found"
+
+
+def _skip_embargoed(source: Path):
+    embargoed = (source / EMBARGOED_PART).resolve()
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if (Path(folder) / n).resolve() == embargoed]
+
+    return ignore

@@ -1,0 +1,194 @@
+"""Settings: environment variables (``DATALABS_*``) override a TOML file, which overrides defaults.
+
+Every setting carries its help text in ``description``; ``docs/settings.md`` is generated from
+this class (``datalabs settings --markdown``) and a test checks that it is up to date.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from datalabs.sizes import parse_size
+
+DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "datalabs"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DATALABS_", extra="forbid")
+
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR,
+        description="Folder holding the SQLite database, the secret key and all workspaces.",
+    )
+    config_file: Path | None = Field(
+        None,
+        description="TOML file with settings (same names, lower case). Defaults to "
+        "`<data_dir>/datalabs.toml` when that file exists. Environment variables win over it.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the database, e.g. `postgresql+psycopg://user:pw@host/db`. "
+        "Defaults to a SQLite file `<data_dir>/datalabs.sqlite3` (WAL mode).",
+    )
+    secret_key: str | None = Field(
+        None,
+        description="Key that signs cookies. Defaults to a random key kept in `<data_dir>/secret_key` "
+        "(created with mode 0600 on first start).",
+    )
+    host: str = Field("127.0.0.1", description="Address `datalabs serve` listens on.")
+    port: int = Field(8000, description="Port `datalabs serve` listens on.")
+    public_url: str | None = Field(
+        None,
+        description="URL users reach the platform at (used in printed links). Defaults to "
+        "`http://<host>:<port>`.",
+    )
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="`Secure` flag of the login cookie: `auto` sets it when the request came over "
+        "HTTPS (directly or through a proxy listed in `forwarded_allow_ips`), `always` always, "
+        "`never` never (only for plain-HTTP test setups).",
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Comma-separated addresses of reverse proxies whose `X-Forwarded-*` headers "
+        "are trusted (passed to uvicorn).",
+    )
+    login_session_hours: float = Field(
+        12.0, description="How long a web login lasts before the user must log in again."
+    )
+    user_quota: int = Field(
+        10 * 1024**3,
+        description="Default size limit of a personal workspace, in bytes or with a unit "
+        "(`10G`, `500M`). A user's own quota (`datalabs user quota`) overrides it.",
+    )
+    team_quota: int = Field(
+        50 * 1024**3,
+        description="Default size limit of a team workspace, in bytes or with a unit. "
+        "A team's own quota (`datalabs team quota`) overrides it.",
+    )
+    demo_source: Path | None = Field(
+        None,
+        description="Folder of PDS test data that `serve --demo` turns into demo archive volumes. "
+        "Defaults to `../shared/testdata/pds` next to the source checkout when it exists, "
+        "otherwise a small synthetic PDS3/PDS4 volume is generated.",
+    )
+    anonymous_browse: bool = Field(
+        True,
+        description="Let visitors who are not logged in list and download public archive volumes "
+        "(never embargoed ones, never workspaces).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level of the server."
+    )
+
+    @field_validator("user_quota", "team_quota", mode="before")
+    @classmethod
+    def _parse_size(cls, value: Any) -> int:
+        return parse_size(value)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlFileSource(settings_cls, init_settings, env_settings))
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            return url
+        return f"sqlite:///{self.data_dir / 'datalabs.sqlite3'}"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.data_dir / "workspaces"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def ensure_data_dir(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.workspaces_dir.mkdir(exist_ok=True)
+
+    def signing_key(self) -> str:
+        """The cookie-signing key: the setting, else the key file in the data dir (made once)."""
+        if self.secret_key:
+            return self.secret_key
+        self.ensure_data_dir()
+        key_file = self.data_dir / "secret_key"
+        try:
+            return key_file.read_text().strip()
+        except FileNotFoundError:
+            key = secrets.token_urlsafe(48)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(key)
+            return key
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Reads the TOML settings file named by init/env ``config_file`` or found in the data dir."""
+
+    def __init__(self, settings_cls, init_settings, env_settings) -> None:
+        super().__init__(settings_cls)
+        self._earlier = {**env_settings(), **init_settings()}
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - unused by __call__
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = self._earlier.get("config_file")
+        if path is None:
+            data_dir = Path(self._earlier.get("data_dir") or DEFAULT_DATA_DIR)
+            candidate = data_dir / "datalabs.toml"
+            if not candidate.exists():
+                return {}
+            path = candidate
+        path = Path(path)
+        try:
+            with path.open("rb") as handle:
+                values = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ValueError(f"settings file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"settings file {path}: {exc}") from None
+        return values
+
+
+def settings_markdown() -> str:
+    """The settings reference page (docs/settings.md), generated from the Settings class."""
+    lines = [
+        "# Settings",
+        "",
+        "Every setting can be given as an environment variable `DATALABS_<NAME>` (upper case) or",
+        "as `name = value` in a TOML file (`DATALABS_CONFIG_FILE`, or `<data_dir>/datalabs.toml`).",
+        "Environment variables win over the file. This page is generated by",
+        "`datalabs settings --markdown`; a test keeps it in step with the code.",
+        "",
+        "| setting | environment variable | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if name == "data_dir":
+            default = "~/.local/share/datalabs"
+        shown = "" if default is None else f"`{default}`"
+        lines.append(f"| `{name}` | `DATALABS_{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Storage: read-only archive volumes (with embargo), read-write workspaces, the safe file API."""
