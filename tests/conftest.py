@@ -12,8 +12,10 @@ Fixtures:
 - ``client``: an ``httpx.Client`` calling the app in-process (fast; for most API tests).
 - ``live_server``: the app served by a real uvicorn on a loopback port; yields its base URL.
 - ``make_user(name, role="user", password=None, teams={})``: create a user (and memberships).
+- ``new_user(name, role="user", teams={})``: the same without a password (faster).
 - ``token_for(name, scopes=None)``: an API token secret for that user.
-- ``auth(name)``: ``{"Authorization": "Bearer ..."}`` headers for that user.
+- ``auth(name)``: ``{"Authorization": "Bearer ..."}`` headers for that user (with the ``admin``
+  scope when the user is an admin).
 - ``make_volume(name, private=False, teams=(), release_date=None, files={...})``: an archive volume
   on a temporary folder holding ``files`` (relative path -> bytes or str).
 """
@@ -27,6 +29,7 @@ import threading
 import time
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import uvicorn
@@ -107,25 +110,28 @@ def app(settings):
     return create_app(settings)
 
 
+class InProcess(httpx.BaseTransport):
+    """Lets tests use a plain (sync) ``httpx.Client`` against the ASGI app, without a server."""
+
+    def __init__(self, app) -> None:
+        self.transport = httpx.ASGITransport(app=app)
+
+    def handle_request(self, request):
+        async def call():
+            response = await self.transport.handle_async_request(request)
+            body = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=body, request=request)
+
+        return anyio.run(call)
+
+
+def in_process_client(app) -> httpx.Client:
+    return httpx.Client(transport=InProcess(app), base_url="http://testserver")
+
+
 @pytest.fixture
 def client(app):
-    transport = httpx.ASGITransport(app=app)
-
-    class SyncOverAsync(httpx.BaseTransport):
-        """Lets tests use a plain ``httpx.Client`` against the ASGI app."""
-
-        def handle_request(self, request):
-            import anyio
-
-            async def call():
-                response = await transport.handle_async_request(request)
-                body = await response.aread()
-                return httpx.Response(response.status_code, headers=response.headers, content=body,
-                                      request=request)
-
-            return anyio.run(call)
-
-    with httpx.Client(transport=SyncOverAsync(), base_url="http://testserver") as http:
+    with in_process_client(app) as http:
         yield http
 
 
@@ -168,6 +174,16 @@ def make_user(session_factory):
 
 
 @pytest.fixture
+def new_user(make_user):
+    """Like ``make_user`` but without a password: skips argon2 hashing where no login is needed."""
+
+    def make(name: str, role: str = "user", teams: dict | None = None) -> str:
+        return make_user(name, role=role, password=None, teams=teams)
+
+    return make
+
+
+@pytest.fixture
 def token_for(session_factory):
     def make(name: str, scopes: list[str] | None = None, **kwargs) -> str:
         with session_factory() as session:
@@ -177,12 +193,14 @@ def token_for(session_factory):
 
 
 @pytest.fixture
-def auth(token_for):
+def auth(token_for, session_factory):
     cache: dict[str, str] = {}
 
     def headers(name: str) -> dict[str, str]:
         if name not in cache:
-            cache[name] = token_for(name, scopes=["read", "write", "admin"])
+            with session_factory() as session:
+                is_admin = AccountService(session).user(name).is_admin
+            cache[name] = token_for(name, scopes=["read", "write", "admin"] if is_admin else None)
         return {"Authorization": f"Bearer {cache[name]}"}
 
     return headers

@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from datalabs import __version__
 from datalabs.accounts.router import router as accounts_router
+from datalabs.accounts.throttle import LoginThrottle
 from datalabs.api.errors import install_error_handlers
 from datalabs.api.health import router as health_router
 from datalabs.db import migrate
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.templates = pages.make_templates(settings)
+    app.state.login_throttle = LoginThrottle(settings.login_max_failures, settings.login_lockout_minutes * 60)
 
     install_error_handlers(app, pages.render_error_page)
     app.include_router(health_router)

@@ -65,7 +65,9 @@ def admin_command(func):
                 result = func(db=db, settings=settings, **kwargs)
             except DatalabsError as exc:
                 raise click.ClickException(exc.message) from None
-        if result is not None:
+        if isinstance(result, str):  # a one-line report
+            click.echo(json.dumps({"message": result}) if as_json else result)
+        elif result is not None:
             rows, columns, title = result
             _print(rows, columns, title, as_json)
 
@@ -230,7 +232,7 @@ def user_passwd(db, settings, name, password_stdin):
     if password is None:
         raise InvalidInput("no password given")
     AccountService(db).set_password(name, password)
-    click.echo(f"password of {name} changed")
+    return f"password of {name} changed"
 
 
 @user.command("role")
@@ -411,7 +413,7 @@ def dataset_remove(db, settings, name):
     from datalabs.storage.datasets import DatasetService
 
     DatasetService(db).unregister(name)
-    click.echo(f"archive volume {name} unregistered")
+    return f"archive volume {name} unregistered"
 
 
 # tokens
@@ -499,6 +501,26 @@ def settings_command(markdown: bool, data_dir: Path | None) -> None:
         values["database_url"] = _redacted(values["database_url"])
     click.echo(json.dumps(values, indent=2))
 
+
+@main.command("docs")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs"), show_default=True,
+              help="Folder to write the reference pages into.")
+def docs_command(out: Path) -> None:
+    """Regenerate the reference pages (settings, REST API, CLI) from the code."""
+    from datalabs.docs import write
+
+    changed = write(out)
+    click.echo(f"updated: {', '.join(changed)}" if changed else "docs are up to date")
+
+
+def _add_remote_commands() -> None:
+    from datalabs.remote_cli import files, whoami
+
+    main.add_command(whoami)
+    main.add_command(files)
+
+
+_add_remote_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -54,7 +54,12 @@ class RangeNotSatisfiable(DatalabsError):
     code = "range_not_satisfiable"
 
 
+class TooManyRequests(DatalabsError):
+    code = "too_many_requests"
+
+
 HTTP_STATUS: dict[type[DatalabsError], int] = {
+    TooManyRequests: 429,
     NotFound: 404,
     AlreadyExists: 409,
     Conflict: 409,

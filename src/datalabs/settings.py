@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     login_session_hours: float = Field(
         12.0, description="How long a web login lasts before the user must log in again."
     )
+    login_max_failures: int = Field(
+        5,
+        description="Failed web logins allowed for one user name within `login_lockout_minutes` "
+        "before further attempts are refused until that window has passed (0 turns this off).",
+    )
+    login_lockout_minutes: float = Field(
+        15.0, description="The window (and lock-out time) for `login_max_failures`."
+    )
     user_quota: int = Field(
         10 * 1024**3,
         description="Default size limit of a personal workspace, in bytes or with a unit "

@@ -70,10 +70,9 @@ def update_user(name: str, body: schemas.UserUpdate, actor: CurrentActor, db: Db
     if body.role is not None:
         user = service.set_role(name, body.role, actor)
     if body.active is not None:
-        user.is_active = body.active
+        user = service.set_active(name, body.active, actor)
     if body.quota is not None:
-        user.quota_bytes = None if body.quota == "default" else body.quota
-    db.commit()
+        user = service.set_user_quota(name, None if body.quota == "default" else body.quota)
     return schemas.UserOut.of(user)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from datalabs.accounts import secrets
@@ -15,8 +16,8 @@ from datalabs.accounts.actor import DEFAULT_SCOPES, SCOPES, Actor
 from datalabs.accounts.models import ApiToken, LoginSession, Role, Team, TeamMembership, User
 from datalabs.accounts.repository import AccountRepository
 from datalabs.db.base import utcnow
-from datalabs.errors import AlreadyExists, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
-from datalabs.names import check_account_name
+from datalabs.errors import AlreadyExists, Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from datalabs.names import check_account_name, check_text
 
 TOKEN_LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -36,7 +37,10 @@ def parse_role(value: str) -> Role:
 
 
 def parse_scopes(values: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
-    scopes = tuple(dict.fromkeys(values or DEFAULT_SCOPES))
+    """The scopes asked for (None: the default read and write); an empty list is a mistake."""
+    if values is not None and len(values) == 0:
+        raise InvalidInput(f"choose at least one scope: {', '.join(SCOPES)}", field="scopes")
+    scopes = tuple(dict.fromkeys(values if values is not None else DEFAULT_SCOPES))
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
         raise InvalidInput(
@@ -74,6 +78,8 @@ class AccountService:
         if actor is not None:
             require_admin(actor)
         check_account_name("user", name)
+        check_text("display_name", display_name, _length(User, "display_name"))
+        check_text("email", email, _length(User, "email"))
         parsed_role = parse_role(role)
         if self.repo.user_by_name(name):
             raise AlreadyExists(f"a user named {name!r} already exists", field="name")
@@ -81,7 +87,7 @@ class AccountService:
         if password is not None:
             user.password_hash = secrets.hash_password(_checked_password(password))
         self.repo.add(user)
-        self.db.commit()
+        self._commit_unique(f"a user named {name!r} already exists")
         return user
 
     def users(self, actor: Actor | None = None) -> list[User]:
@@ -104,7 +110,19 @@ class AccountService:
         if actor is not None:
             require_admin(actor)
         user = self.user(name)
-        user.role = parse_role(role).value
+        new_role = parse_role(role).value
+        self._check_not_last_admin(user, new_role=new_role)
+        user.role = new_role
+        self.db.commit()
+        return user
+
+    def set_active(self, name: str, active: bool, actor: Actor | None = None) -> User:
+        """Deactivate (no login, no token works) or reactivate a user; their files are kept."""
+        if actor is not None:
+            require_admin(actor)
+        user = self.user(name)
+        self._check_not_last_admin(user, active=active)
+        user.is_active = active
         self.db.commit()
         return user
 
@@ -125,17 +143,32 @@ class AccountService:
             self.db.commit()
         return user
 
+    def _commit_unique(self, message: str) -> None:
+        """Commit; a unique-name clash with a concurrent request becomes ``AlreadyExists``."""
+        try:
+            self.db.commit()
+        except IntegrityError:
+            self.db.rollback()
+            raise AlreadyExists(message, field="name") from None
+
+    def _check_not_last_admin(self, user: User, *, new_role: str | None = None, active: bool | None = None) -> None:
+        losing = (new_role is not None and new_role != Role.ADMIN.value) or active is False
+        if user.is_admin and losing and self.repo.count_active_admins() <= 1:
+            raise Conflict(f"{user.name!r} is the last active platform admin: make another user admin first",
+                           code="last_admin")
+
     # -- teams ----------------------------------------------------------------------------
 
     def create_team(self, name: str, *, description: str = "", actor: Actor | None = None) -> Team:
         if actor is not None:
             require_admin(actor)
         check_account_name("team", name)
+        check_text("description", description, _length(Team, "description"))
         if self.repo.team_by_name(name):
             raise AlreadyExists(f"a team named {name!r} already exists", field="name")
         team = Team(name=name, description=description)
         self.repo.add(team)
-        self.db.commit()
+        self._commit_unique(f"a team named {name!r} already exists")
         return team
 
     def team(self, name: str, actor: Actor | None = None) -> Team:
@@ -162,6 +195,8 @@ class AccountService:
             membership = TeamMembership(team=team, user=user, is_admin=admin)
             self.repo.add(membership)
         else:
+            if membership.is_admin and not admin:
+                _keep_an_admin(team, membership, user_name)
             membership.is_admin = admin
         self.db.commit()
         return membership
@@ -174,12 +209,11 @@ class AccountService:
         membership = self.repo.membership(team, user)
         if membership is None:
             raise NotFound(f"{user_name!r} is not a member of team {team_name!r}", field="user")
-        if membership.is_admin and sum(m.is_admin for m in team.memberships) == 1 and len(team.memberships) > 1:
-            raise InvalidInput(
-                f"{user_name!r} is the last admin of team {team_name!r}: make another member admin first"
-            )
+        _keep_an_admin(team, membership, user_name)
         self.repo.delete(membership)
         self.db.commit()
+        for owner in (team, user):  # sessions keep loaded objects: drop the stale member lists
+            self.db.expire(owner, ["memberships"])
 
     def set_team_quota(self, name: str, quota_bytes: int | None) -> Team:
         team = self.team(name)
@@ -195,7 +229,11 @@ class AccountService:
         if actor is not None and actor.name != user_name:
             raise PermissionDenied("users create API tokens for themselves only")
         user = self.user(user_name)
+        check_text("name", name)
         parsed = parse_scopes(scopes)
+        if "admin" in parsed and not user.is_admin:
+            raise InvalidInput(f"the 'admin' scope is only for admins, and {user_name!r} is not one",
+                               field="scopes")
         if actor is not None and not set(parsed) <= actor.scopes:
             raise PermissionDenied("a token cannot grant scopes the current credentials lack")
         if expires_at is not None and expires_at <= utcnow():
@@ -259,6 +297,18 @@ class AccountService:
         if login is not None:
             self.repo.delete(login)
             self.db.commit()
+
+
+def _length(model, column: str) -> int:
+    return model.__table__.c[column].type.length
+
+
+def _keep_an_admin(team: Team, leaving: TeamMembership, user_name: str) -> None:
+    """A team with members keeps at least one admin to manage them."""
+    others = [m for m in team.memberships if m is not leaving]
+    if leaving.is_admin and others and not any(m.is_admin for m in others):
+        raise Conflict(f"{user_name!r} is the last admin of team {team.name!r}: make another member admin first",
+                       code="last_team_admin")
 
 
 def _checked_password(password: str) -> str:

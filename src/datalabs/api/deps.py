@@ -52,7 +52,8 @@ class Caller:
     def check_csrf(self, submitted: str | None) -> None:
         if self.login is None:
             return
-        if not submitted or not hmac.compare_digest(submitted, self.login.csrf_token):
+        # bytes: compare_digest refuses str with non-ASCII characters (a header may carry any)
+        if not submitted or not hmac.compare_digest(submitted.encode(), self.login.csrf_token.encode()):
             raise PermissionDenied(
                 "the request lacks this login's CSRF token; reload the page and try again", code="csrf_failed"
             )

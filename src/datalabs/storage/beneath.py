@@ -62,7 +62,10 @@ class Beneath:
         if not parts:
             return Entry.of(self.shown_as.rsplit("/", 1)[-1], self._stat_root())
         with self._dir(parts[:-1]) as dirfd:
-            return Entry.of(parts[-1], self._lstat(dirfd, parts[-1], parts))
+            st = self._lstat(dirfd, parts[-1], parts)
+        if stat.S_ISLNK(st.st_mode):  # what it points at is not ours to describe
+            raise self._symlink_refused(parts)
+        return Entry.of(parts[-1], st)
 
     def list(self, parts: list[str]) -> list[Entry]:
         with self._dir(parts) as dirfd:
@@ -84,7 +87,9 @@ class Beneath:
         with self._dir(parts[:-1]) as dirfd:
             self._lstat(dirfd, parts[-1], parts)
             try:
-                fd = os.open(parts[-1], os.O_RDONLY | os.O_CLOEXEC | self._nofollow(parts), dir_fd=dirfd)
+                # O_NONBLOCK: a FIFO put in a workspace must not hang the server (regular files ignore it)
+                fd = os.open(parts[-1], os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | self._nofollow(parts),
+                             dir_fd=dirfd)
             except OSError as exc:
                 raise self._translate(exc, parts) from None
         st = os.fstat(fd)
@@ -149,7 +154,7 @@ class Beneath:
         """Rename ``parts`` to ``target_parts`` under ``target`` (same file system); never overwrites."""
         if not parts or not target_parts:
             raise PermissionDenied("a workspace itself cannot be moved")
-        if target is self and target_parts[: len(parts)] == parts:
+        if os.path.realpath(target.root) == os.path.realpath(self.root) and target_parts[: len(parts)] == parts:
             raise InvalidInput("a folder cannot be moved into itself", field="destination")
         with self._dir(parts[:-1]) as src_dirfd, target._dir(target_parts[:-1]) as dst_dirfd:
             self._lstat(src_dirfd, parts[-1], parts)
@@ -164,7 +169,10 @@ class Beneath:
 
     def open_dir(self, parts: list[str], *, create: bool = False) -> int:
         """An open descriptor on the folder ``parts`` (created with its parents when asked)."""
-        fd = os.open(self.root, _DIR_FLAGS)
+        try:
+            fd = os.open(self.root, _DIR_FLAGS)
+        except FileNotFoundError:  # e.g. a volume's disk is not mounted
+            raise NotFound(f"{self.shown_as} is not available on this server", field="path") from None
         try:
             for index, part in enumerate(parts):
                 next_fd = self._open_child_dir(fd, part, parts[: index + 1], create)
@@ -223,6 +231,10 @@ class Beneath:
                 raise NotFound(f"no such file or folder: {self.shown(parts)}", field="path") from None
         return st
 
+    def _symlink_refused(self, parts: list[str]) -> PermissionDenied:
+        return PermissionDenied(f"{self.shown(parts)} is a symbolic link, which is not followed here",
+                                code="symlink_refused")
+
     def _translate(self, exc: OSError, parts: list[str], dirfd: int | None = None) -> Exception:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
             name = parts[-1]
@@ -231,10 +243,7 @@ class Beneath:
             except OSError:
                 is_link = False
             if exc.errno == errno.ELOOP or is_link:
-                return PermissionDenied(
-                    f"{self.shown(parts)} is a symbolic link, which is not followed here",
-                    code="symlink_refused",
-                )
+                return self._symlink_refused(parts)
             return InvalidInput(f"{self.shown(parts)} is not a folder", code="not_a_directory", field="path")
         if exc.errno == errno.ENOENT:
             return NotFound(f"no such file or folder: {self.shown(parts)}", field="path")

@@ -18,7 +18,7 @@ from datalabs.accounts.actor import Actor
 from datalabs.accounts.repository import AccountRepository
 from datalabs.accounts.service import require_admin
 from datalabs.errors import AlreadyExists, InvalidInput, NotFound
-from datalabs.names import check_volume_name
+from datalabs.names import check_text, check_volume_name
 from datalabs.storage.models import Dataset, DatasetTeam
 from datalabs.storage.repository import DatasetRepository
 
@@ -108,6 +108,7 @@ class DatasetService:
         for key, value in descriptive.items():
             if key not in DESCRIPTIVE_FIELDS:
                 raise InvalidInput(f"unknown volume field {key!r}", field=key)
+            check_text(key, value, Dataset.__table__.c[key].type.length)
             if value is not None:
                 setattr(dataset, key, value)
         if private is not None:
@@ -124,9 +125,12 @@ class DatasetService:
             dataset.allowed = grants
         if dataset.allowed and not dataset.is_private:
             raise InvalidInput("teams are only given to embargoed (private) volumes", field="teams")
+        if dataset.release_date is not None and not dataset.is_private:  # it would be public already
+            raise InvalidInput("a release date only applies to embargoed (private) volumes", field="release_date")
 
 
 def _checked_volume_path(path: str | Path) -> str:
+    check_text("path", str(path))
     resolved = Path(path).expanduser()
     if not resolved.is_absolute():
         resolved = Path.cwd() / resolved

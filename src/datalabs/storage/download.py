@@ -67,7 +67,7 @@ class FileDownload(Response):
 
     def _base_headers(self) -> list[tuple[bytes, bytes]]:
         disposition = "inline" if self.inline else "attachment"
-        ascii_name = self.filename.encode("ascii", "replace").decode().replace('"', "_")
+        ascii_name = self.filename.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
         return [
             (b"accept-ranges", b"bytes"),
             (b"etag", self.etag.encode()),
@@ -81,8 +81,9 @@ class FileDownload(Response):
 
     def _not_modified(self) -> bool:
         match = self.request_headers.get("if-none-match")
-        if match is not None:
-            return self.etag in [tag.strip() for tag in match.split(",")] or match.strip() == "*"
+        if match is not None:  # weak comparison (RFC 9110 13.1.2): W/"x" matches "x"
+            tags = [tag.strip().removeprefix("W/") for tag in match.split(",")]
+            return self.etag in tags or match.strip() == "*"
         since = self.request_headers.get("if-modified-since")
         if since:
             try:
@@ -96,9 +97,9 @@ class FileDownload(Response):
         if if_range is None:
             return True
         if if_range.startswith('"') or if_range.startswith("W/"):
-            return if_range == self.etag
+            return if_range == self.etag  # strong comparison: a weak tag never matches
         try:
-            return self.modified <= parsedate_to_datetime(if_range)
+            return self.modified == parsedate_to_datetime(if_range)
         except (TypeError, ValueError):
             return False
 

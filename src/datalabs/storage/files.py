@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,7 @@ TEAM_WORKSPACES = "team_workspaces"
 VOLUMES = "data"
 UPLOAD_PREFIX = ".upload-"
 STALE_UPLOAD_SECONDS = 3600
+_PLACING_LOCK = threading.Lock()
 WRITE_BUFFER = 1024 * 1024
 EPOCH = datetime.fromtimestamp(0, UTC)
 
@@ -167,7 +169,10 @@ class FileService:
     def usage(self, root: Root) -> int:
         used = root.beneath().usage()
         for item in self._uploads_in_progress(root):
-            used += item.stat().st_size
+            try:
+                used += item.stat().st_size
+            except FileNotFoundError:  # that upload just finished or failed
+                continue
         return used
 
     # -- writing --------------------------------------------------------------------------
@@ -206,20 +211,11 @@ class FileService:
         uploads = self._uploads_dir()
         temp_name = f"{UPLOAD_PREFIX}{root.upload_key}-{secrets.token_hex(8)}"
         fd = os.open(uploads / temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        received = 0
         try:
-            buffer = bytearray()
-            async for chunk in body:
-                received += len(chunk)
-                if received > room:
-                    raise _quota_error(root, received, room)
-                buffer += chunk
-                if len(buffer) >= WRITE_BUFFER:
-                    await anyio.to_thread.run_sync(_write_all, fd, bytes(buffer))
-                    buffer.clear()
+            received, tail = await _receive_into(fd, body, room, lambda size: _quota_error(root, size, room))
             if length is not None and received != length:
                 raise InvalidInput(f"upload incomplete: received {received} of {length} bytes", code="incomplete_upload")
-            await anyio.to_thread.run_sync(_finish, fd, bytes(buffer))
+            await anyio.to_thread.run_sync(_finish, fd, tail)
             os.close(fd)
             fd = -1
             return await anyio.to_thread.run_sync(self._place_upload, root, parts, temp_name, overwrite, parents)
@@ -267,6 +263,11 @@ class FileService:
             raise _quota_error(root, size, room)
 
     def _place_upload(self, root: Root, parts: list[str], temp_name: str, overwrite: bool, parents: bool) -> Entry:
+        with _PLACING_LOCK:  # the last quota check and the placement, one upload at a time
+            return self._place_upload_locked(root, parts, temp_name, overwrite, parents)
+
+    def _place_upload_locked(self, root: Root, parts: list[str], temp_name: str, overwrite: bool,
+                             parents: bool) -> Entry:
         beneath = root.beneath()
         replacing = self._existing_size(beneath, parts, overwrite, parents)
         if root.quota is not None and self.usage(root) - replacing > root.quota:
@@ -282,6 +283,7 @@ class FileService:
                         os.link(temp_name, parts[-1], src_dir_fd=uploads_fd, dst_dir_fd=dirfd, follow_symlinks=False)
                     except FileExistsError:
                         raise AlreadyExists(f"{beneath.shown(parts)} already exists", field="path") from None
+                    os.unlink(temp_name, dir_fd=uploads_fd)  # now in place: stop counting it twice
                 return Entry.of(parts[-1], os.stat(parts[-1], dir_fd=dirfd, follow_symlinks=False))
         finally:
             os.close(uploads_fd)
@@ -341,13 +343,50 @@ def _tree_size(root: Root, parts: list[str]) -> int:
     return Beneath(os.path.join(root.host_path, *parts), shown_as=root.shown_as).usage()
 
 
-def _write_all(fd: int, data: bytes) -> None:
+async def _receive_into(fd: int, body: AsyncIterator[bytes], room: int,
+                        too_big: Callable[[int], Exception]) -> tuple[int, bytearray]:
+    """Write ``body`` to ``fd`` in ``WRITE_BUFFER`` pieces; return the bytes received and the unwritten tail.
+
+    A worker thread writes one piece while the next one is received, so the network and the disk
+    work at the same time (waiting for each write before reading on made uploads ~1.5x slower).
+    At most two pieces are held in memory.
+    """
+    pieces, to_write = anyio.create_memory_object_stream[bytearray](0)
+
+    async def write_pieces() -> None:
+        async with to_write:
+            async for piece in to_write:
+                await anyio.to_thread.run_sync(_write_all, fd, piece)
+
+    received = 0
+    buffer = bytearray()
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(write_pieces)
+            async with pieces:
+                async for chunk in body:
+                    received += len(chunk)
+                    if received > room:
+                        raise too_big(received)
+                    buffer += chunk
+                    if len(buffer) >= WRITE_BUFFER:
+                        try:
+                            await pieces.send(buffer)  # waits until the previous piece is written
+                        except anyio.BrokenResourceError:
+                            break  # the writer failed: the task group raises its error
+                        buffer = bytearray()  # handed over, not copied
+    except ExceptionGroup as errors:  # one task failed: report its error, not the group
+        raise errors.exceptions[0] from None
+    return received, buffer
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
         view = view[written:]
 
 
-def _finish(fd: int, data: bytes) -> None:
+def _finish(fd: int, data: bytes | bytearray) -> None:
     _write_all(fd, data)
     os.fsync(fd)

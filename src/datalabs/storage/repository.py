@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from datalabs.names import storable
 from datalabs.storage.models import Dataset
 
 
@@ -13,6 +14,8 @@ class DatasetRepository:
         self.db = db
 
     def by_name(self, name: str) -> Dataset | None:
+        if not storable(name):
+            return None
         return self.db.scalar(select(Dataset).where(Dataset.name == name))
 
     def all(self) -> list[Dataset]:

@@ -35,7 +35,8 @@ def _visitor_allowed(request: Request, actor) -> None:
 
 # -- archive volumes ----------------------------------------------------------------------
 
-@router.get("/datasets", response_model=list[schemas.DatasetOut], summary="Archive volumes I can read")
+@router.get("/datasets", response_model=list[schemas.DatasetAdminOut | schemas.DatasetOut],
+            summary="Archive volumes I can read")
 def list_datasets(request: Request, actor: OptionalActor, db: DbSession):
     _visitor_allowed(request, actor)
     datasets = DatasetService(db).visible(actor)
@@ -43,7 +44,8 @@ def list_datasets(request: Request, actor: OptionalActor, db: DbSession):
     return [out.of(d) for d in datasets]
 
 
-@router.get("/datasets/{name}", response_model=schemas.DatasetOut, summary="One archive volume")
+@router.get("/datasets/{name}", response_model=schemas.DatasetAdminOut | schemas.DatasetOut,
+            summary="One archive volume")
 def get_dataset(name: str, request: Request, actor: OptionalActor, db: DbSession):
     _visitor_allowed(request, actor)
     dataset = DatasetService(db).get(name, actor)

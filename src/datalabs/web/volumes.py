@@ -1,0 +1,109 @@
+"""The archive volumes page, and the pages of capabilities still to come."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from fastapi import APIRouter, Request
+
+from datalabs.accounts.actor import Actor
+from datalabs.api.deps import DbSession
+from datalabs.storage.datasets import DatasetService
+from datalabs.storage.models import Dataset
+from datalabs.web.deps import PageCaller, visitor_allowed
+from datalabs.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class VolumeView:
+    name: str
+    title: str
+    description: str
+    mission: str
+    instrument: str
+    domain: str
+    embargoed: bool
+    release_date: date | None
+    teams: list[str]
+
+    @classmethod
+    def of(cls, dataset: Dataset, today: date) -> VolumeView:
+        return cls(name=dataset.name, title=dataset.title or dataset.name, description=dataset.description,
+                   mission=dataset.mission, instrument=dataset.instrument, domain=dataset.domain,
+                   embargoed=dataset.is_embargoed_on(today), release_date=dataset.release_date,
+                   teams=sorted(grant.team.name for grant in dataset.allowed))
+
+
+def visible_volumes(db, actor: Actor | None) -> list[VolumeView]:
+    service = DatasetService(db)
+    today = service.today()
+    volumes = [VolumeView.of(d, today) for d in service.visible(actor)]
+    return sorted(volumes, key=lambda v: (v.title.lower(), v.name))
+
+
+@router.get("/volumes")
+def volumes_page(request: Request, caller: PageCaller, db: DbSession):
+    visitor_allowed(request, caller)
+    return render(request, "volumes.html", {"volumes": visible_volumes(db, caller.actor)})
+
+
+# -- capabilities that later work fills in -------------------------------------------------
+
+COMING = {
+    "datalabs": (
+        "Datalabs",
+        "Interactive environments launched next to the data.",
+        [
+            "A catalogue of datalabs: JupyterLab with ready-made notebooks, and desktop tools "
+            "such as TOPCAT and Aladin in the browser.",
+            "Launch one in a click: it starts with your workspace read-write at /media/home, "
+            "your team workspaces, and the archive volumes you may read mounted read-only under /media/data.",
+            "Your running sessions, their state and logs, and a button to stop them.",
+        ],
+    ),
+    "pipelines": (
+        "Pipelines",
+        "Batch processing with CWL workflows.",
+        [
+            "A catalogue of processing steps and pipelines written in CWL v1.2.",
+            "Run one on files of your workspaces and the archive volumes; the results land in your workspace.",
+            "Follow your runs: state, step by step logs, outputs.",
+        ],
+    ),
+    "archive": (
+        "Archive",
+        "The metadata of every PDS3 and PDS4 product in the archive volumes.",
+        [
+            "Every label attribute, queryable in ADQL through an IVOA TAP service that TOPCAT, "
+            "pyvo and astroquery can use directly.",
+            "A PDS Search API style endpoint for queries such as (target_name eq \"67P\").",
+            "Product pages linking each label to its data files.",
+        ],
+    ),
+    "discover": (
+        "Discover",
+        "Find data, datalabs and pipelines.",
+        [
+            "Full-text search over the archive, the datalab and pipeline catalogues.",
+            "Facets by mission, instrument, target and processing level.",
+            "Metadata exported as schema.org / DCAT JSON-LD for search engines and harvesters.",
+        ],
+    ),
+}
+
+
+def _coming_page(key: str):
+    title, summary, items = COMING[key]
+
+    def page(request: Request, caller: PageCaller):
+        return render(request, "coming.html", {"title": title, "summary": summary, "items": items})
+
+    page.__name__ = f"{key}_page"
+    return page
+
+
+for _key in COMING:
+    router.add_api_route(f"/{_key}", _coming_page(_key), methods=["GET"])

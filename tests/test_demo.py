@@ -1,0 +1,53 @@
+"""`serve --demo` content: users, a team, a public and an embargoed volume; works without ../shared."""
+
+from pathlib import Path
+
+import pytest
+
+from datalabs.accounts.actor import Actor
+from datalabs.accounts.service import AccountService
+from datalabs.demo import seed_demo
+from datalabs.storage.datasets import DatasetService
+from datalabs.storage.files import FileService
+
+from tests.conftest import SHARED_PDS
+
+
+def visible_to(db, name):
+    user = AccountService(db).user(name)
+    return sorted(d.name for d in DatasetService(db).visible(Actor.of(user)))
+
+
+def test_demo_seeds_users_team_and_volumes_idempotently(settings, db):
+    report = seed_demo(db, settings)
+    seed_demo(db, settings)  # a second start changes nothing and does not fail
+    assert "alice" in report and "alice-demo-pass" in report
+    assert AccountService(db).authenticate("alice", "alice-demo-pass") is not None
+    assert visible_to(db, "alice") == ["pds-samples", "rosetta-osiris"]
+    assert visible_to(db, "carol") == ["pds-samples"]
+    assert [d.name for d in DatasetService(db).visible(None)] == ["pds-samples"]
+
+
+@pytest.mark.skipif(not SHARED_PDS.is_dir(), reason="needs ../shared/testdata/pds")
+def test_demo_volumes_split_the_shared_data_without_leaking_the_embargoed_part(settings, db):
+    seed_demo(db, settings)
+    files = FileService(db, settings)
+    carol = Actor.of(AccountService(db).user("carol"))
+    public = [e.name for e in files.list(carol, "data/pds-samples/pds3")]
+    assert "cassini_iss" in public and "rosetta_osiris_nac" not in public
+    alice = Actor.of(AccountService(db).user("alice"))
+    osiris = [e.name for e in files.list(alice, "data/rosetta-osiris")]
+    assert "expected_values_osiris_zoo.csv" in osiris
+
+
+def test_demo_generates_a_synthetic_volume_without_shared_data(settings, db, tmp_path):
+    settings = settings.model_copy(update={"demo_source": tmp_path / "absent"})
+    seed_demo(db, settings)
+    files = FileService(db, settings)
+    alice = Actor.of(AccountService(db).user("alice"))
+    labels = [e.name for e in files.list(alice, "data/pds-samples/pds3/synthetic_camera") if e.name.endswith(".LBL")]
+    assert len(labels) == 5
+    label = Path(DatasetService(db).get("pds-samples", alice).path, "pds3/synthetic_camera", labels[0]).read_text()
+    assert label.startswith("PDS_VERSION_ID       = PDS3") and label.rstrip().endswith("END")
+    assert any(e.name.endswith(".xml") for e in files.list(alice, "data/pds-samples/pds4/synthetic_spectrometer"))
+    assert [e.name for e in files.list(alice, "data/rosetta-osiris/pds3/rosetta_osiris_nac")][0].endswith(".IMG")
