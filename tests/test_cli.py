@@ -373,3 +373,32 @@ def test_bad_toml_file_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(cli, ["user", "list", "--data-dir", str(tmp_path)], env={"DATALABS_DATABASE_URL": None})
     assert result.exit_code == 2
     assert "datalabs.toml" in result.output
+
+
+def test_dataset_update_changes_only_what_is_given(run, make_user, make_volume):
+    make_user("tara", password=None, teams={"astro": True})
+    make_volume("vol", mission="Rosetta")
+    changed = as_json(run("dataset", "update", "vol", "--private", "--team", "astro", "--release-date", "2031-01-01",
+                          "--json"))
+    assert (changed["private"], changed["teams"], str(changed["release_date"])) == (True, ["astro"], "2031-01-01")
+    assert changed["mission"] == "Rosetta"  # untouched
+    public = as_json(run("dataset", "update", "vol", "--public", "--no-teams", "--release-date", "none", "--json"))
+    assert (public["private"], public["teams"], public["release_date"]) == (False, [], None)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["dataset", "update", "vol"], "nothing to change"),
+    (["dataset", "update", "ghost", "--title", "x"], "no archive volume named 'ghost'"),
+    (["dataset", "update", "vol", "--team", "nope", "--private"], "no team named 'nope'"),
+    (["dataset", "update", "vol", "--release-date", "2031-02-30", "--private"], "invalid release date"),
+    (["dataset", "update", "vol", "--path", "/does/not/exist"], "is not a folder"),
+    (["dataset", "update", "emb", "--public"], "teams are only given to embargoed"),
+])
+def test_bad_dataset_updates_change_nothing(run, make_user, make_volume, state, args, message):
+    make_user("tara", password=None, teams={"astro": True})
+    make_volume("vol")
+    make_volume("emb", private=True, teams=["astro"], release_date="2031-01-01")
+    before = state()
+    result = run(*args, ok=False)
+    assert message in result.output
+    assert state() == before

@@ -405,6 +405,38 @@ def dataset_list(db, settings):
     return [_dataset_row(d) for d in DatasetService(db).repo.all()], DATASET_COLUMNS, "archive volumes"
 
 
+@dataset.command("update")
+@click.argument("name")
+@click.option("--path", "new_path", type=click.Path(path_type=Path), default=None, help="New folder on this machine.")
+@click.option("--private/--public", default=None, help="Embargo the volume, or make it public now.")
+@click.option("--team", "teams", multiple=True, help="Teams allowed before the release date (replaces the list).")
+@click.option("--no-teams", is_flag=True, help="Remove every team allowed before the release date.")
+@click.option("--release-date", default=None, help="YYYY-MM-DD; 'none' to remove it.")
+@click.option("--title", default=None, help="Title shown to users.")
+@click.option("--mission", default=None, help="Mission, e.g. Rosetta.")
+@click.option("--instrument", default=None, help="Instrument, e.g. OSIRIS.")
+@click.option("--domain", default=None, help="Domain, e.g. Space Science.")
+@click.option("--description", default=None, help="Description shown to users.")
+@admin_command
+def dataset_update(db, settings, name, new_path, private, teams, no_teams, release_date, **descriptive):
+    """Change archive volume NAME: only the options given change."""
+    from datalabs.storage.datasets import DatasetService
+
+    changes = {key: value for key, value in descriptive.items() if value is not None}
+    if new_path is not None:
+        changes["path"] = new_path
+    if private is not None:
+        changes["private"] = private
+    if teams or no_teams:
+        changes["teams"] = [] if no_teams else list(teams)
+    if release_date is not None:
+        changes["release_date"] = None if release_date.lower() == "none" else release_date
+    if not changes:
+        raise InvalidInput("nothing to change: give at least one option (see --help)")
+    updated = DatasetService(db).update(name, **changes)
+    return _dataset_row(updated), DATASET_COLUMNS, "archive volume changed"
+
+
 @dataset.command("remove")
 @click.argument("name")
 @admin_command
