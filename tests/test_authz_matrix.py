@@ -1,52 +1,43 @@
-"""The authorization matrix: every route x every persona, from one scenario.
+"""The authorization matrix of the API: every ``/api/`` route x every persona, from one scenario.
 
-Personas: ``anonymous``; ``other`` (oscar, a plain user in no team); ``member`` (mike, in team
-astro); ``team_admin`` (tara, admin of astro); ``owner`` (alice, who owns the workspace file, the
-extra API token and the user record the rows act on); ``moderator`` (mod); ``admin`` (root).
-The scenario also holds a public volume ``pubvol`` and a volume ``embvol`` embargoed for astro.
+The scenario and its personas are in ``tests/authz_scenario.py``; the web pages have their matrix
+in ``tests/test_authz_pages.py``.
 
 Each row names one route (method + path as declared in the app), a concrete request, and the
-status each persona must get. Besides the status, every case checks that
+status each persona must get (API tokens: ``Authorization: Bearer``). Besides the status, every
+case checks that
 
 - a refused request (status >= 400) changed nothing: not the database, not a file on disk;
 - whatever the status, nobody changed a workspace that is not theirs, nor a volume;
 - nobody saw what is not theirs: the content of alice's file, of the team's file, of the embargoed
-  volume, the embargoed volume's name, alice's token prefix, the volumes' host folders.
+  volume, the embargoed volume's name and title, alice's token prefix, the volumes' host folders.
 
-``test_every_api_route_has_a_row`` fails when a route is added without its row. Web pages will
-get their rows in ``PAGE_ROWS`` (coverage is only enforced for ``/api/`` routes for now).
+``test_every_api_route_has_a_row`` fails when a route is added without its row.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from datetime import date, timedelta
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import text
 
-from datalabs.accounts.service import AccountService
-from datalabs.db.models import Base
-from datalabs.storage.datasets import DatasetService
-
-PERSONAS = ("anonymous", "other", "member", "team_admin", "owner", "moderator", "admin")
-USERS = {"other": "oscar", "member": "mike", "team_admin": "tara", "owner": "alice", "moderator": "mod",
-         "admin": "root"}
-ALICE_SECRET = "alice-private-notes-a8f1"
-ASTRO_SECRET = "astro-team-plan-77c2"
-EMBARGO_SECRET = "embargoed-measurements-e3d9"
-FUTURE = date.today() + timedelta(days=400)
+from tests.authz_scenario import (
+    ALICE_SECRET,
+    ASTRO_SECRET,
+    EMBARGO_SECRET,
+    PERSONAS,
+    app_endpoints,
+    db_snapshot,
+    disk_snapshot,
+    expect,
+    fill,
+    leaked,
+    may_change,
+    world,  # noqa: F401 - the scenario fixture
+)
 
 
 # -- expectations ------------------------------------------------------------------------------
-
-def expect(default: int, **overrides: int) -> dict[str, int]:
-    unknown = set(overrides) - set(PERSONAS)
-    assert not unknown, unknown
-    return {persona: overrides.get(persona, default) for persona in PERSONAS}
-
 
 def everyone(status):
     return expect(status)
@@ -98,6 +89,8 @@ API_ROWS = [
     Row("GET", "/api/docs", "/api/docs", everyone(200)),
     Row("HEAD", "/api/docs", "/api/docs", everyone(200)),
     Row("GET", "/api/redoc", "/api/redoc", everyone(200)),
+    Row("GET", "/api/docs/oauth2-redirect", "/api/docs/oauth2-redirect", everyone(200)),
+    Row("HEAD", "/api/docs/oauth2-redirect", "/api/docs/oauth2-redirect", everyone(200)),
     Row("HEAD", "/api/redoc", "/api/redoc", everyone(200)),
     Row("GET", "/api/v1/health", "/api/v1/health", everyone(200)),
     # me and my tokens
@@ -191,126 +184,16 @@ API_ROWS = [
         content=b"uploaded"),
 ]
 
-# Web pages get their rows here (same Row shape); coverage is enforced for /api/ routes only for now.
-PAGE_ROWS: list[Row] = []
-
-ROWS = API_ROWS + PAGE_ROWS
+ROWS = API_ROWS  # the web pages have theirs in test_authz_pages.py
 
 
-# -- the scenario ------------------------------------------------------------------------------
-
-@dataclass
-class World:
-    settings: object
-    session_factory: object
-    tokens: dict[str, str]
-    values: dict[str, str]
-    volumes: dict[str, Path]
-    markers: dict[str, set[str]] = field(default_factory=dict)  # text -> personas allowed to see it
-
-    def headers(self, persona: str) -> dict[str, str]:
-        if persona == "anonymous":
-            return {}
-        return {"Authorization": f"Bearer {self.tokens[persona]}"}
-
-    def roots(self) -> dict[str, Path]:
-        base = self.settings.workspaces_dir
-        found = {f"users/{name}": base / "users" / name for name in USERS.values()}
-        found["teams/astro"] = base / "teams" / "astro"
-        found[".uploads"] = base / ".uploads"
-        found.update({f"volume/{name}": path for name, path in self.volumes.items()})
-        return found
-
-
-def _tree(root: Path) -> dict[str, bytes | str]:
-    found: dict[str, bytes | str] = {}
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = Path(folder) / name
-            key = str(path.relative_to(root))
-            found[key] = "/" if path.is_dir() and not path.is_symlink() else path.read_bytes()
-    return found
-
-
-def disk_snapshot(world: World) -> dict[str, dict]:
-    return {name: _tree(path) for name, path in world.roots().items()}
-
-
-def db_snapshot(world: World) -> dict[str, list]:
-    dump = {}
-    with world.session_factory() as session:
-        for table in Base.metadata.sorted_tables:
-            columns = [c.name for c in table.columns if c.name != "last_used_at"]
-            rows = session.execute(text(f"SELECT {', '.join(columns)} FROM {table.name}")).all()
-            dump[table.name] = sorted(repr(tuple(row)) for row in rows)
-    return dump
-
-
-@pytest.fixture
-def world(settings, session_factory, tmp_path) -> World:
-    volumes = {"pubvol": tmp_path / "volumes" / "pubvol", "embvol": tmp_path / "volumes" / "embvol"}
-    for path in volumes.values():
-        path.mkdir(parents=True)
-    (volumes["pubvol"] / "README.txt").write_text("public readme")
-    (volumes["embvol"] / "secret.txt").write_text(EMBARGO_SECRET)
-    with session_factory() as session:  # one session: this runs for each of the many cases
-        accounts = AccountService(session)
-        accounts.create_team("astro")
-        tokens = {}
-        for persona, name in USERS.items():
-            accounts.create_user(name, role={"moderator": "moderator", "admin": "admin"}.get(persona, "user"))
-            if persona in ("member", "team_admin"):
-                accounts.add_member("astro", name, admin=persona == "team_admin")
-            full = ["read", "write", "admin"] if persona == "admin" else ["read", "write"]
-            tokens[persona] = accounts.create_token(name, scopes=full).secret
-        extra = accounts.create_token("alice", name="alice-laptop", scopes=["read"])
-        alice_token, alice_prefix = extra.token.id, extra.token.prefix
-        datasets = DatasetService(session)
-        datasets.register("pubvol", volumes["pubvol"])
-        datasets.register("embvol", volumes["embvol"], private=True, teams=["astro"], release_date=FUTURE)
-    base = settings.workspaces_dir
-    for name in USERS.values():
-        (base / "users" / name).mkdir(parents=True, exist_ok=True)
-    (base / "teams" / "astro").mkdir(parents=True)
-    (base / ".uploads").mkdir(parents=True)
-    (base / "users" / "alice" / "notes.txt").write_text(ALICE_SECRET)
-    (base / "teams" / "astro" / "plan.txt").write_text(ASTRO_SECRET)
-    new_volume = tmp_path / "new-volume"
-    new_volume.mkdir()
-    readers = {"member", "team_admin", "admin"}
-    world = World(settings, session_factory, tokens,
-                  {"alice_token": str(alice_token), "new_volume_path": str(new_volume)}, volumes)
-    world.markers = {
-        ALICE_SECRET: {"owner"},
-        ASTRO_SECRET: {"member", "team_admin"},
-        EMBARGO_SECRET: readers,
-        "embvol": readers,
-        "astro": readers,
-        alice_prefix: {"owner"},
-        str(tmp_path / "volumes"): {"admin"},
-    }
-    return world
-
-
-def fill(template: str, world: World) -> str:
-    for key, value in world.values.items():
-        template = template.replace("{" + key + "}", value)
-    return template
-
-
-def may_change(persona: str) -> set[str]:
-    user = USERS.get(persona)
-    allowed = {f"users/{user}"} if user else set()
-    if persona in ("member", "team_admin"):
-        allowed.add("teams/astro")
-    return allowed
-
+# -- the cases ---------------------------------------------------------------------------------
 
 CASES = [pytest.param(row, persona, id=f"{row.id} as {persona}") for row in ROWS for persona in PERSONAS]
 
 
 @pytest.mark.parametrize(("row", "persona"), CASES)
-def test_matrix(client, world, row, persona):
+def test_matrix(client, world, row, persona):  # noqa: F811 - world is the imported fixture
     url = fill(row.url, world)
     body = None if row.json is None else _filled_json(row.json, world)
     disk_before, db_before = disk_snapshot(world), db_snapshot(world)
@@ -329,38 +212,19 @@ def test_matrix(client, world, row, persona):
         if root not in may_change(persona) and root != ".uploads":
             assert disk_after[root] == content, f"{persona} changed {root}"
     assert disk_after[".uploads"] == {}, "an upload left something behind"
-    asked = url + repr(body)
-    seen = response.text + repr(dict(response.headers))
-    for marker, readers in world.markers.items():
-        if persona not in readers and marker not in asked:
-            assert marker not in seen, f"{persona} saw {marker!r}"
+    seen = leaked(world, persona, asked=url + repr(body), seen=response.text + repr(dict(response.headers)))
+    assert not seen, f"{persona} saw {seen}"
 
 
-def _filled_json(value, world):
+def _filled_json(value, scene):
     if isinstance(value, dict):
-        return {k: _filled_json(v, world) for k, v in value.items()}
+        return {k: _filled_json(v, scene) for k, v in value.items()}
     if isinstance(value, str):
-        return fill(value, world)
+        return fill(value, scene)
     return value
 
 
 # -- coverage ----------------------------------------------------------------------------------
-
-def app_endpoints(app, prefix: str) -> set[tuple[str, str]]:
-    """(method, path) of every route of the app under ``prefix``, included routers too."""
-    try:
-        from fastapi.routing import iter_route_contexts
-
-        routes = list(iter_route_contexts(app.routes))
-    except ImportError:  # older FastAPI: included routes are flattened into app.routes
-        routes = app.routes
-    found = set()
-    for route in routes:
-        path = getattr(route, "path", None) or ""
-        if path.startswith(prefix):
-            found.update((method, path) for method in (getattr(route, "methods", None) or ()))
-    return found
-
 
 def test_every_api_route_has_a_row(app):
     declared = app_endpoints(app, "/api/")

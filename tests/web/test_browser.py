@@ -145,3 +145,27 @@ def test_drop_upload_and_quota_error(browser, live_server, make_user, session_fa
     alert = page.locator("#upload-list [role=alert]")
     expect(alert).to_contain_text("not enough room")
     expect(page.locator('#listing tr[data-name="big.bin"]')).to_have_count(0)
+
+
+def test_an_upload_over_quota_is_refused_with_the_quota_message(browser, live_server, make_user, settings, tmp_path):
+    from playwright.sync_api import expect
+
+    settings.user_quota = 10_000  # the live server reads the same settings object
+    make_user("alice")
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server}/login?next=/browse/my_workspace")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server}/browse/my_workspace")
+
+    sent = []
+    page.on("request", lambda request: sent.append(request.method) if "/api/v1/content/" in request.url else None)
+    big = tmp_path / "cube.fits"
+    big.write_bytes(b"\0" * 50_000)
+    page.get_by_label("Upload files to this folder").set_input_files(str(big))
+    expect(page.locator("#upload-list [role=alert]")).to_contain_text("not enough room in my_workspace")
+    assert sent == []  # refused in the page: a large body is never sent only to be cut off
+    expect(page.locator('#listing tr[data-name="cube.fits"]')).to_have_count(0)
+    assert not any((settings.workspaces_dir / "users" / "alice").iterdir())

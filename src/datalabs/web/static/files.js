@@ -92,7 +92,30 @@
     }
   }
 
+  const bytes = (n) => {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+    return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
+  };
+
+  // The server refuses an upload over quota before reading its body; a browser sending a large
+  // body may then only see a dropped connection, so refuse here first with the same message.
+  function overQuota(file, overwrite) {
+    const usage = document.getElementById("usage");
+    if (overwrite || !usage || usage.dataset.free === undefined) return null;
+    const free = Number(usage.dataset.free);
+    if (file.size <= free) return null;
+    return { code: "quota_exceeded",
+             message: `not enough room in ${usage.dataset.workspace}: ${bytes(file.size)} needed, ${bytes(free)} free` };
+  }
+
   function sendFile(file, overwrite, item) {
+    const refused = overQuota(file, overwrite);
+    if (refused) {
+      showUploadError(item, file, refused);
+      return Promise.resolve(false);
+    }
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
       const url = `/api/v1/content/${encodePath(pathOf(file.name))}${overwrite ? "?overwrite=true" : ""}`;

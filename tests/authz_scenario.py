@@ -1,0 +1,188 @@
+"""The scenario shared by the authorization matrices (``test_authz_matrix`` for the API,
+``test_authz_pages`` for the web pages), and the checks they have in common.
+
+Personas: ``anonymous``; ``other`` (oscar, a plain user in no team); ``member`` (mike, in team
+astro); ``team_admin`` (tara, admin of astro); ``owner`` (alice, who owns the workspace file, the
+extra API token and the user record the rows act on); ``moderator`` (mod); ``admin`` (root).
+The scenario also holds a public volume ``pubvol`` and a volume ``embvol`` embargoed for astro.
+
+Use the ``world`` fixture by importing it into the test module
+(``from tests.authz_scenario import world  # noqa: F401``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from datalabs.accounts.service import AccountService
+from datalabs.db.models import Base
+from datalabs.storage.datasets import DatasetService
+
+PERSONAS = ("anonymous", "other", "member", "team_admin", "owner", "moderator", "admin")
+USERS = {"other": "oscar", "member": "mike", "team_admin": "tara", "owner": "alice", "moderator": "mod",
+         "admin": "root"}
+ALICE_SECRET = "alice-private-notes-a8f1"
+ASTRO_SECRET = "astro-team-plan-77c2"
+EMBARGO_SECRET = "embargoed-measurements-e3d9"
+EMBARGO_TITLE = "Kappa comet spectra 5f2a"  # the embargoed volume's title
+EMBARGO_READERS = frozenset({"member", "team_admin", "admin"})
+FUTURE = date.today() + timedelta(days=400)
+
+
+def expect(default: int, **overrides: int) -> dict[str, int]:
+    """The status each persona must get: ``default``, except the personas named."""
+    unknown = set(overrides) - set(PERSONAS)
+    assert not unknown, unknown
+    return {persona: overrides.get(persona, default) for persona in PERSONAS}
+
+
+@dataclass
+class World:
+    settings: object
+    session_factory: object
+    tokens: dict[str, str]
+    values: dict[str, str]
+    volumes: dict[str, Path]
+    markers: dict[str, set[str]] = field(default_factory=dict)  # text -> personas allowed to see it
+
+    def headers(self, persona: str) -> dict[str, str]:
+        if persona == "anonymous":
+            return {}
+        return {"Authorization": f"Bearer {self.tokens[persona]}"}
+
+    def roots(self) -> dict[str, Path]:
+        base = self.settings.workspaces_dir
+        found = {f"users/{name}": base / "users" / name for name in USERS.values()}
+        found["teams/astro"] = base / "teams" / "astro"
+        found[".uploads"] = base / ".uploads"
+        found.update({f"volume/{name}": path for name, path in self.volumes.items()})
+        return found
+
+
+def _tree(root: Path) -> dict[str, bytes | str]:
+    found: dict[str, bytes | str] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder) / name
+            key = str(path.relative_to(root))
+            found[key] = "/" if path.is_dir() and not path.is_symlink() else path.read_bytes()
+    return found
+
+
+def disk_snapshot(world: World) -> dict[str, dict]:
+    return {name: _tree(path) for name, path in world.roots().items()}
+
+
+def db_snapshot(world: World) -> dict[str, list]:
+    dump = {}
+    with world.session_factory() as session:
+        for table in Base.metadata.sorted_tables:
+            columns = [c.name for c in table.columns if c.name != "last_used_at"]
+            rows = session.execute(text(f"SELECT {', '.join(columns)} FROM {table.name}")).all()
+            dump[table.name] = sorted(repr(tuple(row)) for row in rows)
+    return dump
+
+
+@pytest.fixture
+def world(settings, session_factory, tmp_path) -> World:
+    volumes = {"pubvol": tmp_path / "volumes" / "pubvol", "embvol": tmp_path / "volumes" / "embvol"}
+    for path in volumes.values():
+        path.mkdir(parents=True)
+    (volumes["pubvol"] / "README.txt").write_text("public readme")
+    (volumes["embvol"] / "secret.txt").write_text(EMBARGO_SECRET)
+    with session_factory() as session:  # one session: this runs for each of the many cases
+        accounts = AccountService(session)
+        accounts.create_team("astro")
+        tokens = {}
+        for persona, name in USERS.items():
+            accounts.create_user(name, role={"moderator": "moderator", "admin": "admin"}.get(persona, "user"))
+            if persona in ("member", "team_admin"):
+                accounts.add_member("astro", name, admin=persona == "team_admin")
+            full = ["read", "write", "admin"] if persona == "admin" else ["read", "write"]
+            tokens[persona] = accounts.create_token(name, scopes=full).secret
+        extra = accounts.create_token("alice", name="alice-laptop", scopes=["read"])
+        alice_token, alice_prefix = extra.token.id, extra.token.prefix
+        datasets = DatasetService(session)
+        datasets.register("pubvol", volumes["pubvol"])
+        datasets.register("embvol", volumes["embvol"], private=True, teams=["astro"], release_date=FUTURE,
+                          title=EMBARGO_TITLE)
+    base = settings.workspaces_dir
+    for name in USERS.values():
+        (base / "users" / name).mkdir(parents=True, exist_ok=True)
+    (base / "teams" / "astro").mkdir(parents=True)
+    (base / ".uploads").mkdir(parents=True)
+    (base / "users" / "alice" / "notes.txt").write_text(ALICE_SECRET)
+    (base / "teams" / "astro" / "plan.txt").write_text(ASTRO_SECRET)
+    new_volume = tmp_path / "new-volume"
+    new_volume.mkdir()
+    readers = set(EMBARGO_READERS)
+    world = World(settings, session_factory, tokens,
+                  {"alice_token": str(alice_token), "new_volume_path": str(new_volume)}, volumes)
+    world.markers = {
+        ALICE_SECRET: {"owner"},
+        ASTRO_SECRET: {"member", "team_admin"},
+        EMBARGO_SECRET: readers,
+        EMBARGO_TITLE: readers,
+        "embvol": readers,
+        "astro": readers,
+        alice_prefix: {"owner"},
+        str(tmp_path / "volumes"): {"admin"},
+    }
+    return world
+
+
+def fill(template: str, world: World) -> str:
+    for key, value in world.values.items():
+        template = template.replace("{" + key + "}", value)
+    return template
+
+
+def may_change(persona: str) -> set[str]:
+    """The workspaces a persona may change (their own, their team's)."""
+    user = USERS.get(persona)
+    allowed = {f"users/{user}"} if user else set()
+    if persona in ("member", "team_admin"):
+        allowed.add("teams/astro")
+    return allowed
+
+
+def leaked(world: World, persona: str, asked: str, seen: str, extra: dict[str, set[str]] | None = None,
+           whole_words: frozenset[str] = frozenset()) -> list[str]:
+    """The secret markers in ``seen`` that ``persona`` may not see (those the request itself named excepted).
+
+    Markers in ``whole_words`` count only as a whole word (the team ``astro`` is not in "astroquery").
+    """
+    markers = world.markers | (extra or {})
+    found = []
+    for marker, readers in markers.items():
+        if persona in readers or marker in asked:
+            continue
+        if marker in whole_words:
+            if re.search(rf"(?<!\w){re.escape(marker)}(?!\w)", seen):
+                found.append(marker)
+        elif marker in seen:
+            found.append(marker)
+    return found
+
+
+def app_endpoints(app, prefix: str) -> set[tuple[str, str]]:
+    """(method, path) of every route of the app under ``prefix``, included routers too."""
+    try:
+        from fastapi.routing import iter_route_contexts
+
+        routes = list(iter_route_contexts(app.routes))
+    except ImportError:  # older FastAPI: included routes are flattened into app.routes
+        routes = app.routes
+    found = set()
+    for route in routes:
+        path = getattr(route, "path", None) or ""
+        if path.startswith(prefix):
+            found.update((method, path) for method in (getattr(route, "methods", None) or ()))
+    return found
