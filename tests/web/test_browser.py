@@ -28,6 +28,15 @@ def browser():
         chromium.close()
 
 
+def log_in(page, live_server: str, name: str, target: str) -> None:
+    """Log in through the login form and land on ``target``."""
+    page.goto(f"{live_server}/login?next={target}")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server}{target}")
+
+
 def test_upload_list_download_and_log_out(browser, live_server, make_user, tmp_path):
     from playwright.sync_api import expect
 
@@ -35,11 +44,7 @@ def test_upload_list_download_and_log_out(browser, live_server, make_user, tmp_p
     page = browser.new_page(accept_downloads=True, viewport={"width": 1200, "height": 800})
     page.set_default_timeout(15_000)
 
-    page.goto(f"{live_server}/login?next=/browse/my_workspace")
-    page.get_by_label("User name").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server}/browse/my_workspace")
+    log_in(page, live_server, "alice", "/browse/my_workspace")
     expect(page.get_by_role("heading", level=1)).to_have_text("my_workspace")
 
     content = b"datalabs upload test\n" + bytes(range(256)) * 64
@@ -97,24 +102,12 @@ def test_pages_fit_a_phone_screen(browser, live_server, make_user, make_volume, 
     make_volume("pds", title="PDS samples", files={"data/readme.txt": "hello"})
     page = browser.new_page(viewport={"width": 375, "height": 740})
     page.set_default_timeout(15_000)
-    page.goto(f"{live_server}/login?next=/browse/data/pds/data")
-    page.get_by_label("User name").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/browse/data/pds/data")
+    log_in(page, live_server, "alice", "/browse/data/pds/data")
     page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
     for path in ["/browse/data/pds/data", "/", "/volumes", "/browse/my_workspace", "/account", "/teams/rosetta"]:
         page.goto(live_server + path)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{path} scrolls sideways at phone width ({width}px)"
-
-
-def _log_in(page, live_server, next_path):
-    page.goto(f"{live_server}/login?next={next_path}")
-    page.get_by_label("User name").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server}{next_path}")
 
 
 def test_drop_upload_and_quota_error(browser, live_server, make_user, session_factory):
@@ -127,7 +120,7 @@ def test_drop_upload_and_quota_error(browser, live_server, make_user, session_fa
         AccountService(session).set_user_quota("alice", 1000)
     page = browser.new_page()
     page.set_default_timeout(15_000)
-    _log_in(page, live_server, "/browse/my_workspace")
+    log_in(page, live_server, "alice", "/browse/my_workspace")
 
     page.evaluate("""() => {
         const data = new DataTransfer();
@@ -154,11 +147,7 @@ def test_an_upload_over_quota_is_refused_with_the_quota_message(browser, live_se
     make_user("alice")
     page = browser.new_page(viewport={"width": 1200, "height": 800})
     page.set_default_timeout(15_000)
-    page.goto(f"{live_server}/login?next=/browse/my_workspace")
-    page.get_by_label("User name").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server}/browse/my_workspace")
+    log_in(page, live_server, "alice", "/browse/my_workspace")
 
     sent = []
     page.on("request", lambda request: sent.append(request.method) if "/api/v1/content/" in request.url else None)
