@@ -1,0 +1,1 @@
+"""The datalab catalogue: ESA-compatible datalab packages, versions, moderation, environment builds."""
