@@ -1,7 +1,8 @@
 """Every model, imported so that ``Base.metadata`` knows all tables (Alembic, tests)."""
 
 from datalabs.accounts.models import ApiToken, LoginSession, Team, TeamMembership, User
+from datalabs.catalogue.models import Datalab, DatalabVersion, Environment
 from datalabs.db.base import Base
 from datalabs.storage.models import Dataset, DatasetTeam
 
-__all__ = ["ApiToken", "Base", "Dataset", "DatasetTeam", "LoginSession", "Team", "TeamMembership", "User"]
+__all__ = ["ApiToken", "Base", "Datalab", "DatalabVersion", "Environment", "Dataset", "DatasetTeam", "LoginSession", "Team", "TeamMembership", "User"]
