@@ -34,6 +34,37 @@ EMBARGO_SECRET = "embargoed-measurements-e3d9"
 EMBARGO_TITLE = "Kappa comet spectra 5f2a"  # the embargoed volume's title
 EMBARGO_READERS = frozenset({"member", "team_admin", "admin"})
 FUTURE = date.today() + timedelta(days=400)
+DRAFT_SECRET = "unpublished-draft-abstract-4b7e"  # the abstract of alice's private draft datalab
+LAB_META = "title: {name}\nalternateName: {name}\nabstract: {abstract}\ndistribution.license: MIT\nversion: 1.0\n"
+
+
+def lab_zip(name: str, abstract: str = "A datalab.") -> bytes:
+    """A zipped datalab package (for the import routes of the matrix)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        bundle.writestr("datalab-meta.yml", LAB_META.format(name=name, abstract=abstract))
+    return buffer.getvalue()
+
+
+def _seed_catalogue(settings, session_factory, tmp_path: Path) -> None:
+    """alice (a developer) owns a private draft, a submitted and a published datalab."""
+    from datalabs.accounts.actor import Actor
+    from datalabs.catalogue.service import CatalogueService
+
+    with session_factory() as session:
+        accounts = AccountService(session)
+        alice, mod = Actor.of(accounts.user("alice")), Actor.of(accounts.user("mod"))
+        catalogue = CatalogueService(session, settings)
+        for name, abstract in (("draftlab", DRAFT_SECRET), ("sublab", "Awaiting review."), ("publab", "Public.")):
+            archive = tmp_path / f"{name}.zip"
+            archive.write_bytes(lab_zip(name, abstract))
+            catalogue.import_zip(alice, archive)
+        catalogue.submit(alice, "sublab", "1.0")
+        catalogue.submit(alice, "publab", "1.0")
+        catalogue.publish(mod, "publab", "1.0")
 
 
 def expect(default: int, **overrides: int) -> dict[str, int]:
@@ -102,7 +133,8 @@ def world(settings, session_factory, tmp_path) -> World:
         accounts.create_team("astro")
         tokens = {}
         for persona, name in USERS.items():
-            accounts.create_user(name, role={"moderator": "moderator", "admin": "admin"}.get(persona, "user"))
+            accounts.create_user(name, role={"moderator": "moderator", "admin": "admin",
+                                             "owner": "developer"}.get(persona, "user"))
             if persona in ("member", "team_admin"):
                 accounts.add_member("astro", name, admin=persona == "team_admin")
             full = ["read", "write", "admin"] if persona == "admin" else ["read", "write"]
@@ -113,6 +145,7 @@ def world(settings, session_factory, tmp_path) -> World:
         datasets.register("pubvol", volumes["pubvol"])
         datasets.register("embvol", volumes["embvol"], private=True, teams=["astro"], release_date=FUTURE,
                           title=EMBARGO_TITLE)
+    _seed_catalogue(settings, session_factory, tmp_path)
     base = settings.workspaces_dir
     for name in USERS.values():
         (base / "users" / name).mkdir(parents=True, exist_ok=True)
@@ -133,6 +166,7 @@ def world(settings, session_factory, tmp_path) -> World:
         "embvol": readers,
         "astro": readers,
         alice_prefix: {"owner"},
+        DRAFT_SECRET: {"owner", "moderator", "admin"},
         str(tmp_path / "volumes"): {"admin"},
     }
     return world

@@ -27,6 +27,7 @@ from tests.authz_scenario import (
     EMBARGO_SECRET,
     PERSONAS,
     app_endpoints,
+    lab_zip,
     db_snapshot,
     disk_snapshot,
     expect,
@@ -57,6 +58,20 @@ def owner_only(status, others=404):
 
 def team_members(status):
     return expect(404, anonymous=401, member=status, team_admin=status)
+
+
+def catalogue_reviewers(status):
+    """Who sees alice's unpublished datalab: alice, moderators and admins."""
+    return expect(404, owner=status, moderator=status, admin=status)
+
+
+def moderators_only(status):
+    return expect(403, anonymous=401, moderator=status, admin=status)
+
+
+def lab_developers(status):
+    """Who may change alice's draft: alice and admins; moderators see it but may not edit or submit it."""
+    return expect(404, anonymous=401, owner=status, moderator=403, admin=status)
 
 
 def embargo_readers(status, others=404, anonymous=404):
@@ -132,6 +147,31 @@ API_ROWS = [
     Row("DELETE", "/api/v1/datasets/{name}", "/api/v1/datasets/pubvol", admins_only(204)),
     Row("DELETE", "/api/v1/datasets/{name}", "/api/v1/datasets/embvol", admins_only(204)),
     # workspaces and files
+    # datalab catalogue: alice (developer) owns draftlab (private), sublab (submitted), publab (published)
+    Row("GET", "/api/v1/datalabs", "/api/v1/datalabs", everyone(200)),
+    Row("GET", "/api/v1/datalabs/{name}", "/api/v1/datalabs/publab", everyone(200)),
+    Row("GET", "/api/v1/datalabs/{name}", "/api/v1/datalabs/draftlab", catalogue_reviewers(200)),
+    Row("GET", "/api/v1/datalabs/{name}/jsonld", "/api/v1/datalabs/publab/jsonld", everyone(200)),
+    Row("GET", "/api/v1/datalabs/{name}/jsonld", "/api/v1/datalabs/draftlab/jsonld", catalogue_reviewers(200)),
+    Row("PATCH", "/api/v1/datalabs/{name}", "/api/v1/datalabs/publab", moderators_only(200),
+        json={"official": True}),
+    Row("PATCH", "/api/v1/datalabs/{name}", "/api/v1/datalabs/publab",
+        expect(403, anonymous=401, owner=200, moderator=200, admin=200), json={"withdrawn": True}, note="withdraw"),
+    Row("POST", "/api/v1/datalabs/import/zip", "/api/v1/datalabs/import/zip",
+        expect(403, anonymous=401, owner=201, moderator=201, admin=201), content=lab_zip("newlab")),
+    Row("POST", "/api/v1/datalabs/import/git", "/api/v1/datalabs/import/git",
+        expect(403, anonymous=401, owner=422, moderator=422, admin=422), json={"url": "https://127.0.0.1:9/x.git"}),
+    Row("GET", "/api/v1/datalabs/{name}/versions/{version}", "/api/v1/datalabs/publab/versions/1.0", everyone(200)),
+    Row("GET", "/api/v1/datalabs/{name}/versions/{version}", "/api/v1/datalabs/draftlab/versions/1.0",
+        catalogue_reviewers(200)),
+    Row("PATCH", "/api/v1/datalabs/{name}/versions/{version}", "/api/v1/datalabs/draftlab/versions/1.0",
+        lab_developers(200), json={"title": "Renamed"}),
+    Row("POST", "/api/v1/datalabs/{name}/versions/{version}/submit", "/api/v1/datalabs/draftlab/versions/1.0/submit",
+        lab_developers(200)),
+    Row("POST", "/api/v1/datalabs/{name}/versions/{version}/publish", "/api/v1/datalabs/sublab/versions/1.0/publish",
+        expect(404, anonymous=401, owner=403, moderator=200, admin=200)),
+    Row("POST", "/api/v1/datalabs/{name}/versions/{version}/reject", "/api/v1/datalabs/sublab/versions/1.0/reject",
+        expect(404, anonymous=401, owner=403, moderator=200, admin=200), json={"reason": "incomplete"}),
     Row("GET", "/api/v1/workspaces", "/api/v1/workspaces", logged_in(200)),
     Row("GET", "/api/v1/files", "/api/v1/files", everyone(200)),
     Row("GET", FILES, "/api/v1/files/my_workspace", logged_in(200)),

@@ -12,6 +12,7 @@ from datalabs.accounts.router import router as accounts_router
 from datalabs.accounts.throttle import LoginThrottle
 from datalabs.api.errors import install_error_handlers
 from datalabs.api.health import router as health_router
+from datalabs.catalogue.router import router as catalogue_router
 from datalabs.db import migrate
 from datalabs.db.engine import make_engine, make_session_factory
 from datalabs.errors import DatalabsError
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(accounts_router)
     app.include_router(storage_router)
+    app.include_router(catalogue_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     return app

@@ -34,7 +34,13 @@ def install_error_handlers(app: FastAPI, render_error_page) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if _wants_page(request):
             return render_error_page(request, status, exc.message, exc.code)
-        return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=status, headers=headers)
+        extra = {}
+        problems = getattr(exc, "problems", None)
+        if problems:  # e.g. an invalid datalab package: every problem, with its file, line and field
+            extra["problems"] = [{"file": p.file, "line": p.line, "field": p.field, "message": p.message}
+                                 for p in problems]
+        return JSONResponse(error_body(exc.code, exc.message, exc.field, **extra), status_code=status,
+                            headers=headers)
 
     async def validation_error(request: Request, exc: RequestValidationError):
         problems = []
