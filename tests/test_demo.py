@@ -51,3 +51,15 @@ def test_demo_generates_a_synthetic_volume_without_shared_data(settings, db, tmp
     assert label.startswith("PDS_VERSION_ID       = PDS3") and label.rstrip().endswith("END")
     assert any(e.name.endswith(".xml") for e in files.list(alice, "data/pds-samples/pds4/synthetic_spectrometer"))
     assert [e.name for e in files.list(alice, "data/rosetta-osiris/pds3/rosetta_osiris_nac")][0].endswith(".IMG")
+
+
+def test_demo_publishes_the_shipped_example_datalabs(settings, db):
+    from datalabs.catalogue.service import CatalogueService
+
+    report = seed_demo(db, settings)
+    seed_demo(db, settings)  # idempotent
+    catalogue = CatalogueService(db, settings)
+    shown = {d.name: v for d, v in catalogue.catalogue(None)}
+    assert set(shown) == {"aladin", "jupyterlab", "psa-lab", "topcat"}
+    assert all(v.state == "published" for v in shown.values())
+    assert shown["topcat"].kind == "desktop" and "psa-lab" in report

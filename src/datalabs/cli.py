@@ -546,10 +546,12 @@ def docs_command(out: Path) -> None:
 
 
 def _add_remote_commands() -> None:
+    from datalabs.lab_cli import lab
     from datalabs.remote_cli import files, whoami
 
     main.add_command(whoami)
     main.add_command(files)
+    main.add_command(lab)
 
 
 _add_remote_commands()

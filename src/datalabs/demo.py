@@ -28,6 +28,7 @@ DEMO_USERS = [
 DEMO_TEAM = "rosetta"
 EMBARGOED_PART = "pds3/rosetta_osiris_nac"
 CHECKOUT_SHARED = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "pds"
+EXAMPLE_DATALABS = Path(__file__).resolve().parents[2] / "examples" / "datalabs"
 
 
 def demo_source(settings: Settings) -> Path | None:
@@ -58,11 +59,14 @@ def seed_demo(db: Session, settings: Settings) -> str:
                           description=f"OSIRIS narrow-angle camera labels, embargoed for one year ({origin}).",
                           mission="Rosetta", instrument="OSIRIS NAC", domain="Space Science")
 
+    datalabs = _publish_examples(db, settings)
     lines = ["[bold]Demo content ready.[/bold] Log in at " + settings.base_url + "/login as:"]
     for name, role, password, teams in DEMO_USERS:
         team_note = ", ".join(f"{t}{' admin' if a else ''}" for t, a in teams.items()) or "no team"
         lines.append(f"  {name:<6} password {password:<16} ({role}; {team_note})")
     lines.append("Volumes: pds-samples (public), rosetta-osiris (embargoed; team rosetta only).")
+    if datalabs:
+        lines.append(f"Datalabs in the catalogue: {', '.join(datalabs)}.")
     return "\n".join(lines)
 
 
@@ -93,3 +97,26 @@ def _skip_embargoed(source: Path):
         return [n for n in names if (Path(folder) / n).resolve() == embargoed]
 
     return ignore
+
+
+def _publish_examples(db: Session, settings: Settings) -> list[str]:
+    """Import and publish the shipped example datalabs (once; later starts leave them as they are)."""
+    from datalabs.accounts.actor import Actor
+    from datalabs.catalogue.service import CatalogueService, datalab_name
+    from datalabs.catalogue.package import load_package
+
+    if not EXAMPLE_DATALABS.is_dir():
+        return []
+    admin = Actor.of(AccountService(db).user("admin"))
+    catalogue = CatalogueService(db, settings)
+    names = []
+    for folder in sorted(p for p in EXAMPLE_DATALABS.iterdir() if p.is_dir()):
+        package = load_package(folder)
+        name = datalab_name(package.name)
+        existing = catalogue.repo.datalab(name)
+        if existing is None or catalogue.repo.version(existing, package.version) is None:
+            catalogue.import_folder(admin, folder)
+            catalogue.submit(admin, name, package.version)
+            catalogue.publish(admin, name, package.version)
+        names.append(name)
+    return names
