@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the server."
     )
+    env_cache_dir: Path | None = Field(
+        None,
+        description="uv's download and wheel cache for datalab environment builds. Defaults to "
+        "`<data_dir>/uv-cache`. Builds reuse the wheels kept there (hard-linked when on the same "
+        "file system as `<data_dir>/environments`), which is what makes rebuilds and builds of "
+        "similar environments fast; delete it to free space (it is refilled on demand).",
+    )
+    env_max_builds: int = Field(
+        2, description="How many datalab environment builds run at the same time (in the background)."
+    )
 
     @field_validator("user_quota", "team_quota", mode="before")
     @classmethod
@@ -126,6 +136,14 @@ class Settings(BaseSettings):
     @property
     def workspaces_dir(self) -> Path:
         return self.data_dir / "workspaces"
+
+    @property
+    def environments_dir(self) -> Path:
+        return self.data_dir / "environments"
+
+    @property
+    def uv_cache_dir(self) -> Path:
+        return self.env_cache_dir or self.data_dir / "uv-cache"
 
     @property
     def base_url(self) -> str:
