@@ -34,7 +34,9 @@ EMBARGO_SECRET = "embargoed-measurements-e3d9"
 EMBARGO_TITLE = "Kappa comet spectra 5f2a"  # the embargoed volume's title
 EMBARGO_READERS = frozenset({"member", "team_admin", "admin"})
 FUTURE = date.today() + timedelta(days=400)
-DRAFT_SECRET = "unpublished-draft-abstract-4b7e"  # the abstract of alice's private draft datalab
+DRAFT_SECRET = "unpublished-draft-abstract-4b7e"
+DRAFT_LOG_SECRET = "draft-build-log-9c1d"  # the build log of the draft's environment
+PUBLIC_ENV, DRAFT_ENV = "a" * 64, "b" * 64  # the abstract of alice's private draft datalab
 LAB_META = "title: {name}\nalternateName: {name}\nabstract: {abstract}\ndistribution.license: MIT\nversion: 1.0\n"
 
 
@@ -52,6 +54,7 @@ def lab_zip(name: str, abstract: str = "A datalab.") -> bytes:
 def _seed_catalogue(settings, session_factory, tmp_path: Path) -> None:
     """alice (a developer) owns a private draft, a submitted and a published datalab."""
     from datalabs.accounts.actor import Actor
+    from datalabs.catalogue.models import Environment
     from datalabs.catalogue.service import CatalogueService
 
     with session_factory() as session:
@@ -65,6 +68,15 @@ def _seed_catalogue(settings, session_factory, tmp_path: Path) -> None:
         catalogue.submit(alice, "sublab", "1.0")
         catalogue.submit(alice, "publab", "1.0")
         catalogue.publish(mod, "publab", "1.0")
+        for lab, env_id, log in (("publab", PUBLIC_ENV, "public build log"), ("draftlab", DRAFT_ENV, DRAFT_LOG_SECRET)):
+            folder = settings.environments_dir / env_id
+            folder.mkdir(parents=True)
+            (settings.environments_dir / f"{env_id}.log").write_text(log + "\n")
+            session.add(Environment(id=env_id, status="ready", requirements="six==1.16.0\n", python_version="3.11",
+                                    path=str(folder), log_path=str(settings.environments_dir / f"{env_id}.log")))
+            session.flush()
+            catalogue.repo.version(catalogue.repo.datalab(lab), "1.0").environment_id = env_id
+        session.commit()
 
 
 def expect(default: int, **overrides: int) -> dict[str, int]:
@@ -167,6 +179,7 @@ def world(settings, session_factory, tmp_path) -> World:
         "astro": readers,
         alice_prefix: {"owner"},
         DRAFT_SECRET: {"owner", "moderator", "admin"},
+        DRAFT_LOG_SECRET: {"owner", "moderator", "admin"},
         str(tmp_path / "volumes"): {"admin"},
     }
     return world

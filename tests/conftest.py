@@ -6,7 +6,8 @@ template file; on PostgreSQL the schema is migrated once and the tables are empt
 each test.
 
 Fixtures:
-- ``settings``: Settings on a fresh temporary data dir (and the test database).
+- ``settings``: Settings on a fresh temporary data dir (and the test database); datalab environments
+  are not built on import (``build_environments=False``) unless a test turns it on.
 - ``session_factory`` / ``db``: SQLAlchemy session factory / one session.
 - ``app``: the ASGI app from ``create_app(settings)``.
 - ``client``: an ``httpx.Client`` calling the app in-process (fast; for most API tests).
@@ -79,10 +80,10 @@ def settings(tmp_path, _sqlite_template, _postgres_migrated, monkeypatch) -> Set
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     if PG_URL:
-        result = Settings(data_dir=data_dir, database_url=PG_URL, secret_key="test-secret")
+        result = Settings(data_dir=data_dir, database_url=PG_URL, secret_key="test-secret", build_environments=False)
     else:
         shutil.copy(_sqlite_template, data_dir / "datalabs.sqlite3")
-        result = Settings(data_dir=data_dir, secret_key="test-secret")
+        result = Settings(data_dir=data_dir, secret_key="test-secret", build_environments=False)
     yield result
     if PG_URL:
         engine = make_engine(result)

@@ -12,6 +12,7 @@ from datalabs.accounts.router import router as accounts_router
 from datalabs.accounts.throttle import LoginThrottle
 from datalabs.api.errors import install_error_handlers
 from datalabs.api.health import router as health_router
+from datalabs.catalogue.environments import EnvironmentBuilder
 from datalabs.catalogue.router import router as catalogue_router
 from datalabs.db import migrate
 from datalabs.db.engine import make_engine, make_session_factory
@@ -41,7 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         with app.state.session_factory() as db:
             FileService(db, settings).remove_stale_uploads()
+        app.state.env_builder.recover()  # builds cut off by a crash are marked failed, never stuck
         yield
+        app.state.env_builder.shutdown(wait=False)
         engine.dispose()
 
     app = FastAPI(
@@ -58,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.templates = pages.make_templates(settings)
+    app.state.env_builder = EnvironmentBuilder(settings, app.state.session_factory)
     app.state.login_throttle = LoginThrottle(settings.login_max_failures, settings.login_lockout_minutes * 60)
 
     install_error_handlers(app, pages.render_error_page)

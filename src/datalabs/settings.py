@@ -102,6 +102,11 @@ class Settings(BaseSettings):
         "file system as `<data_dir>/environments`), which is what makes rebuilds and builds of "
         "similar environments fast; delete it to free space (it is refilled on demand).",
     )
+    build_environments: bool = Field(
+        True,
+        description="Build the Python environment of each imported datalab version in the background "
+        "(uv, content-addressed). Turn off where datalabs run only from container images.",
+    )
     env_max_builds: int = Field(
         2, description="How many datalab environment builds run at the same time (in the background)."
     )

@@ -62,3 +62,29 @@ def test_bad_uploads_and_platform_fields_are_refused(client, new_user, auth):
     official = client.patch("/api/v1/datalabs/mylab/versions/1.0", json={"official": True}, headers=auth("dev"))
     assert official.status_code == 403 and official.json()["error"]["code"] == "moderator_field"
     assert client.get("/api/v1/datalabs/mylab/versions/1.0", headers=auth("dev")).json()["platform_version"] != "9"
+
+
+def test_import_builds_the_environment_and_its_log_streams_live(settings, live_server, new_user, auth):
+    import httpx
+
+    settings.build_environments = True  # the live server shares this settings object
+    new_user("dev", role="developer")
+    meta = ("title: Six\nalternateName: sixlab\nabstract: A\ndistribution.license: MIT\nversion: 1.0\n"
+            "runtime:\n  kind: web\n  command: [six-app, '{port}']\n")
+    package = zipped({"datalab-meta.yml": meta, "requirements.txt": "six==1.16.0\n"})
+    with httpx.Client(base_url=live_server, headers=auth("dev"), timeout=120) as http:
+        version = http.post("/api/v1/datalabs/import/zip", content=package).json()
+        env_id = version["environment"]["id"]
+        events = []
+        with http.stream("GET", f"/api/v1/environments/{env_id}/log", params={"follow": "true"}) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            for line in stream.iter_lines():
+                events.append(line)
+                if line.startswith("event: end"):
+                    break
+        assert any("six" in line for line in events if line.startswith("data: "))
+        env = http.get(f"/api/v1/environments/{env_id}").json()
+        assert env["status"] == "ready" and "six==1.16.0" in env["requirements"]
+        again = http.post("/api/v1/datalabs/sixlab/versions/1.0/build").json()
+        assert again["status"] == "ready"  # unchanged: nothing to build
+    assert httpx.get(f"{live_server}/api/v1/environments/{env_id}").status_code == 404  # a draft's: private

@@ -15,6 +15,20 @@ class EnvironmentOut(BaseModel):
     reason: str
 
 
+class EnvironmentDetail(EnvironmentOut):
+    python_version: str
+    requirements: str = Field(description="What is installed (normalised; a first comment line lists host packages).")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, env) -> EnvironmentDetail:
+        return cls(id=env.id, status=env.status, reason=env.reason, python_version=env.python_version,
+                   requirements=env.requirements, created_at=env.created_at, started_at=env.started_at,
+                   finished_at=env.finished_at)
+
+
 class VersionOut(BaseModel):
     version: str
     state: str = Field(description="draft, submitted, published or rejected.")

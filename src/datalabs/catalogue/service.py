@@ -44,9 +44,10 @@ def datalab_name(alternate_name: str) -> str:
 
 
 class CatalogueService:
-    def __init__(self, db: Session, settings: Settings) -> None:
+    def __init__(self, db: Session, settings: Settings, builder=None) -> None:
         self.db = db
         self.settings = settings
+        self.builder = builder  # an EnvironmentBuilder, or None (no environments are built)
         self.repo = CatalogueRepository(db)
         self.accounts = AccountRepository(db)
 
@@ -180,8 +181,39 @@ class CatalogueService:
             self.repo.add(version)
         _fill_version(version, package, source, source_kind)
         version.package_path = str(self._store(package, name))
+        version.environment_id = None
+        if self.builder is not None and self.settings.build_environments and package.runtime.environment is not None:
+            environment = self.builder.ensure(package.requirements or "", package.runtime.kind,
+                                              package.runtime.host_packages)
+            version.environment_id = environment.id
         self.db.commit()
+        if version.environment_id is not None:
+            self.builder.start(version.environment_id)  # in the background; the log can be followed live
         return version
+
+    # -- environments ---------------------------------------------------------------------
+
+    def environment(self, actor: Actor | None, env_id: str):
+        """An environment, visible to whoever may see a version that uses it."""
+        from datalabs.catalogue.models import Environment
+
+        for datalab in self.repo.datalabs():
+            if any(v.environment_id == env_id for v in self.visible_versions(actor, datalab)):
+                row = self.db.get(Environment, env_id)
+                if row is not None:
+                    return row
+        raise NotFound(f"no environment {env_id!r}", field="environment")
+
+    def rebuild(self, actor: Actor, name: str, version: str):
+        """Build a version's environment again (after a failure, e.g. once a host package is installed)."""
+        row = self.version(actor, name, version)
+        if not self.can_manage(actor, row.datalab):
+            raise PermissionDenied(f"only the developers of {name!r} may rebuild its environment")
+        if row.environment_id is None or self.builder is None:
+            raise Conflict(f"version {version} of {name!r} has no environment to build", code="no_environment")
+        self.builder.start(row.environment_id)
+        self.db.expire_all()
+        return self.environment(actor, row.environment_id)
 
     def _store(self, package: DatalabPackage, name: str) -> Path:
         """Copy the package into the catalogue store (a draft re-import replaces its copy)."""
