@@ -104,6 +104,16 @@ def embargo_readers(status):
     return expect(404, member=status, team_admin=status, admin=status)
 
 
+def lab_reviewers(status):
+    """alice's unpublished datalab: alice, the moderators and the admins; others get 404."""
+    return expect(404, owner=status, moderator=status, admin=status)
+
+
+def lab_importers(status):
+    """Importing a datalab: developers (alice), moderators and admins; users are refused."""
+    return expect(403, anonymous=303, owner=status, moderator=status, admin=status)
+
+
 @dataclass(frozen=True)
 class PageRow:
     method: str
@@ -133,6 +143,15 @@ REMOVE = "/teams/{name}/members/{user}/remove"
 ALICE_LOGIN = {"username": "alice", "password": PASSWORD}
 NEW_TOKEN = {"name": "matrix", "scopes": ["read"]}
 OFF = "(anonymous_browse off)"
+LAB = "/datalabs/{name}"
+LAB_LOGO = "/datalabs/{name}/logo"
+IMPORT_ZIP = "/datalabs/import/zip"
+IMPORT_GIT = "/datalabs/import/git"
+LAB_SUBMIT = "/datalabs/{name}/versions/{version}/submit"
+LAB_PUBLISH = "/datalabs/{name}/versions/{version}/publish"
+LAB_REJECT = "/datalabs/{name}/versions/{version}/reject"
+LAB_OFFICIAL = "/datalabs/{name}/official"
+LAB_WITHDRAW = "/datalabs/{name}/withdraw"
 
 PAGE_ROWS = [
     # logging in and out
@@ -159,11 +178,49 @@ PAGE_ROWS = [
     PageRow("GET", "/teams/{name}", "/teams/astro", team_readers(200)),
     PageRow("GET", "/teams/{name}", "/teams/ghost", signed_in(404), note="(no such team)"),
     # capabilities still to come: static descriptions, shown to anyone (even with anonymous_browse off)
-    PageRow("GET", "/datalabs", "/datalabs", everyone(200)),
-    PageRow("GET", "/datalabs", "/datalabs", everyone(200), anonymous_browse=False, note=OFF),
     PageRow("GET", "/pipelines", "/pipelines", everyone(200)),
     PageRow("GET", "/archive", "/archive", everyone(200)),
     PageRow("GET", "/discover", "/discover", everyone(200)),
+    # the datalab catalogue: alice (developer) owns draftlab (private), sublab (submitted), publab (published);
+    # as in the API, the published datalabs are shown to anyone (even with anonymous_browse off)
+    PageRow("GET", "/datalabs", "/datalabs", everyone(200)),
+    PageRow("GET", "/datalabs", "/datalabs", everyone(200), anonymous_browse=False, note=OFF),
+    PageRow("GET", "/datalabs", "/datalabs?q=lab&kind=jupyterlab", everyone(200), note="(search)"),
+    PageRow("GET", LAB, "/datalabs/publab", everyone(200)),
+    PageRow("GET", LAB, "/datalabs/draftlab", lab_reviewers(200)),
+    PageRow("GET", LAB, "/datalabs/ghost", everyone(404), note="(no such datalab)"),
+    PageRow("GET", LAB_LOGO, "/datalabs/publab/logo", everyone(404), note="(no logo)"),
+    PageRow("GET", LAB_LOGO, "/datalabs/draftlab/logo", everyone(404), note="(no logo, private)"),
+    PageRow("POST", IMPORT_ZIP, IMPORT_ZIP, lab_importers(422), note="(no file)"),
+    PageRow("POST", IMPORT_ZIP, IMPORT_ZIP, signed_in(403), csrf="wrong", note="(wrong CSRF)"),
+    PageRow("POST", IMPORT_GIT, IMPORT_GIT, lab_importers(422), form={"url": "https://127.0.0.1:9/x.git"}),
+    PageRow("POST", IMPORT_GIT, IMPORT_GIT, signed_in(403), form={"url": "https://127.0.0.1:9/x.git"},
+            csrf="missing", note="(no CSRF)"),
+    PageRow("POST", LAB_SUBMIT, "/datalabs/draftlab/versions/1.0/submit",
+            expect(404, anonymous=303, owner=303, moderator=403, admin=303), goes_to="/datalabs/draftlab"),
+    PageRow("POST", LAB_SUBMIT, "/datalabs/draftlab/versions/1.0/submit",
+            expect(404, anonymous=303, owner=403, moderator=403, admin=403), csrf="wrong",
+            note="(wrong CSRF)"),
+    PageRow("POST", LAB_PUBLISH, "/datalabs/sublab/versions/1.0/publish",
+            expect(404, anonymous=303, owner=403, moderator=303, admin=303), goes_to="/datalabs/sublab"),
+    PageRow("POST", LAB_PUBLISH, "/datalabs/publab/versions/1.0/publish",
+            expect(403, anonymous=303, moderator=409, admin=409), note="(published already)"),
+    PageRow("POST", LAB_REJECT, "/datalabs/sublab/versions/1.0/reject",
+            expect(404, anonymous=303, owner=403, moderator=303, admin=303), form={"reason": "incomplete"},
+            goes_to="/datalabs/sublab"),
+    PageRow("POST", LAB_REJECT, "/datalabs/sublab/versions/1.0/reject",
+            expect(404, anonymous=303, owner=422, moderator=422, admin=422),
+            note="(no reason)"),  # the reason is checked first, as in the API
+    PageRow("POST", LAB_OFFICIAL, "/datalabs/publab/official", expect(403, anonymous=303, moderator=303, admin=303),
+            form={"official": "true"}, goes_to="/datalabs/publab"),
+    PageRow("POST", LAB_OFFICIAL, "/datalabs/publab/official", signed_in(403), form={"official": "true"},
+            csrf="missing", note="(no CSRF)"),
+    PageRow("POST", LAB_WITHDRAW, "/datalabs/publab/withdraw",
+            expect(403, anonymous=303, owner=303, moderator=303, admin=303), form={"withdrawn": "true"},
+            goes_to="/datalabs/publab"),
+    PageRow("POST", LAB_WITHDRAW, "/datalabs/draftlab/withdraw",
+            expect(404, anonymous=303, owner=303, moderator=303, admin=303), form={"withdrawn": "true"},
+            goes_to="/datalabs/draftlab", note="(a draft)"),
     # FastAPI's OAuth2 redirect page of the Swagger UI (left at its default address, outside /api/)
     # the file browser
     PageRow("GET", "/browse", "/browse", everyone(307), goes_to="/browse/"),

@@ -21,7 +21,7 @@ description: >
     A Jupyter datalab showing how to work with the instrument's cubes.
 mission: Mars Express
 instrument: OMEGA
-distribution.license: None-but-stated
+distribution.license: None
 citation: https://doi.org/10.0000/example
 domain: https://example.org/lab
 language: english
@@ -69,6 +69,7 @@ def test_flat_dotted_esa_package_imports_unchanged(tmp_path):
     assert loaded.name == "omega-lab" and loaded.version == "0.0.3"
     assert loaded.meta.text("contactPoint.email") == "someone@example.org"
     assert loaded.meta.text("domain") == "https://example.org/lab"  # kept as written
+    assert loaded.meta.values["distribution.license"] == "None"  # stated as in real ESA packages: accepted
     assert loaded.runtime.kind == "jupyterlab"  # no runtime section: a JupyterLab datalab
     assert loaded.requirements == "pandas\n"
     assert loaded.notebooks == ("notebooks/intro.ipynb",) and loaded.logo == "logo.png"

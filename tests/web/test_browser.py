@@ -158,3 +158,30 @@ def test_an_upload_over_quota_is_refused_with_the_quota_message(browser, live_se
     assert sent == []  # refused in the page: a large body is never sent only to be cut off
     expect(page.locator('#listing tr[data-name="cube.fits"]')).to_have_count(0)
     assert not any((settings.workspaces_dir / "users" / "alice").iterdir())
+
+
+def test_a_datalab_page_shows_its_build_log_and_status(browser, live_server, make_user, auth, settings):
+    import io
+    import zipfile
+
+    import httpx
+    from playwright.sync_api import expect
+
+    settings.build_environments = True  # the live server shares this settings object
+    make_user("alice", role="developer")
+    meta = ("title: Six lab\nalternateName: sixlab\nabstract: A\ndistribution.license: MIT\nversion: 1.0\n"
+            "runtime:\n  kind: web\n  command: [six-app, '{port}']\n")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        bundle.writestr("datalab-meta.yml", meta)
+        bundle.writestr("requirements.txt", "six==1.16.0\n")
+    imported = httpx.post(f"{live_server}/api/v1/datalabs/import/zip", content=buffer.getvalue(),
+                          headers=auth("alice"), timeout=60)
+    assert imported.status_code == 201, imported.text
+
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    page.set_default_timeout(60_000)
+    log_in(page, live_server, "alice", "/datalabs/sixlab")
+    expect(page.locator("#build-status")).to_have_text("ready")
+    page.get_by_text("Build log").click()
+    expect(page.locator("#build-log")).to_contain_text("six")

@@ -60,7 +60,7 @@ def test_navigation_marks_the_current_page(web, make_user):
 def test_coming_pages_explain_without_fake_data(web, make_user):
     make_user("alice")
     http = web("alice")
-    for path, word in [("/datalabs", "JupyterLab"), ("/pipelines", "CWL"), ("/archive", "TAP"),
+    for path, word in [("/pipelines", "CWL"), ("/archive", "TAP"),
                        ("/discover", "JSON-LD")]:
         page = http.get(path)
         assert page.status_code == 200 and word in page.text and "Coming soon" in page.text

@@ -119,9 +119,11 @@ def check_fields(meta: Meta, file: str = META_FILE) -> list[Problem]:
     """Mandatory fields present and not empty; scalar fields not lists or mappings."""
     problems = []
     for key in MANDATORY:
-        if meta.text(key) is None:
-            problems.append(Problem(file, meta.lines.get(key), key,
-                                    "is mandatory" if key not in meta.values else "is mandatory and may not be empty"))
+        # Present and written counts, even as 'None': real ESA packages say `distribution.license: None`.
+        if key not in meta.values:
+            problems.append(Problem(file, None, key, "is mandatory"))
+        elif not str(meta.values[key]).strip():
+            problems.append(Problem(file, meta.lines.get(key), key, "is mandatory and may not be empty"))
     for key in (*MANDATORY, *RECOMMENDED, *OPTIONAL):
         if key in LIST_FIELDS or key not in meta.values:
             continue

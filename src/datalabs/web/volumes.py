@@ -53,17 +53,6 @@ def volumes_page(request: Request, caller: PageCaller, db: DbSession):
 # -- capabilities that later work fills in -------------------------------------------------
 
 COMING = {
-    "datalabs": (
-        "Datalabs",
-        "Interactive environments launched next to the data.",
-        [
-            "A catalogue of datalabs: JupyterLab with ready-made notebooks, and desktop tools "
-            "such as TOPCAT and Aladin in the browser.",
-            "Launch one in a click: it starts with your workspace read-write at /media/home, "
-            "your team workspaces, and the archive volumes you may read mounted read-only under /media/data.",
-            "Your running sessions, their state and logs, and a button to stop them.",
-        ],
-    ),
     "pipelines": (
         "Pipelines",
         "Batch processing with CWL workflows.",
