@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with app.state.session_factory() as db:
             FileService(db, settings).remove_stale_uploads()
         app.state.env_builder.recover()  # builds cut off by a crash are marked failed, never stuck
+        if settings.build_environments:
+            app.state.env_builder.start_pending()  # e.g. the shipped datalabs of `serve --demo`
         yield
         app.state.env_builder.shutdown(wait=False)
         engine.dispose()

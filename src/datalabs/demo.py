@@ -108,7 +108,14 @@ def _publish_examples(db: Session, settings: Settings) -> list[str]:
     if not EXAMPLE_DATALABS.is_dir():
         return []
     admin = Actor.of(AccountService(db).user("admin"))
-    catalogue = CatalogueService(db, settings)
+    builder = None
+    if settings.build_environments:  # recorded as pending; the server builds them when it starts
+        from sqlalchemy.orm import sessionmaker
+
+        from datalabs.catalogue.environments import EnvironmentBuilder
+
+        builder = EnvironmentBuilder(settings, sessionmaker(bind=db.get_bind(), expire_on_commit=False))
+    catalogue = CatalogueService(db, settings, builder, start_builds=False)
     names = []
     for folder in sorted(p for p in EXAMPLE_DATALABS.iterdir() if p.is_dir()):
         package = load_package(folder)

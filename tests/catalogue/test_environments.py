@@ -144,3 +144,29 @@ def test_start_shares_one_build_per_id_and_ensure_retries_failed_rows(builder, m
     assert first is second or second.result(timeout=120).status == EnvironmentStatus.FAILED
     assert first.result(timeout=120).status == EnvironmentStatus.FAILED
     assert builder.ensure("datalabs-no-such-package-xyz\n", "web").status == EnvironmentStatus.PENDING
+
+
+def test_pending_builds_are_started_by_start_pending(settings, session_factory):
+    from datalabs.catalogue.environments import EnvironmentBuilder
+
+    builder = EnvironmentBuilder(settings, session_factory)
+    try:
+        env = builder.ensure("six==1.16.0\n", "web")
+        assert env.status == "pending"
+        assert builder.start_pending() == [env.id]
+        builder.start(env.id).result(timeout=120)
+        assert builder.get(env.id).status == "ready"
+        assert builder.start_pending() == []
+    finally:
+        builder.shutdown()
+
+
+def test_the_demo_leaves_the_shipped_environments_pending_for_the_server(settings, db):
+    from datalabs.catalogue.service import CatalogueService
+    from datalabs.demo import seed_demo
+
+    settings.build_environments = True
+    seed_demo(db, settings)
+    shown = {d.name: v for d, v in CatalogueService(db, settings).catalogue(None)}
+    assert shown["psa-lab"].environment.status == "pending"  # built by the server's start_pending()
+    assert shown["topcat"].environment_id is None  # desktop tool from Debian packages: no environment

@@ -293,6 +293,15 @@ class EnvironmentBuilder:
             if self._running.get(env_id) is future:
                 del self._running[env_id]
 
+    def start_pending(self) -> list[str]:
+        """Start every build still waiting (imported while no builder ran, e.g. by ``serve --demo``)."""
+        with self.session_factory() as session:
+            waiting = list(session.scalars(
+                select(Environment.id).where(Environment.status == EnvironmentStatus.PENDING.value)))
+        for env_id in waiting:
+            self.start(env_id)
+        return waiting
+
     def shutdown(self, wait: bool = True) -> None:
         with self._lock:
             executor, self._executor = self._executor, None

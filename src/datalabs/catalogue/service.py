@@ -44,10 +44,11 @@ def datalab_name(alternate_name: str) -> str:
 
 
 class CatalogueService:
-    def __init__(self, db: Session, settings: Settings, builder=None) -> None:
+    def __init__(self, db: Session, settings: Settings, builder=None, *, start_builds: bool = True) -> None:
         self.db = db
         self.settings = settings
         self.builder = builder  # an EnvironmentBuilder, or None (no environments are built)
+        self.start_builds = start_builds  # False: leave new environments pending for the server to build
         self.repo = CatalogueRepository(db)
         self.accounts = AccountRepository(db)
 
@@ -187,7 +188,7 @@ class CatalogueService:
                                               package.runtime.host_packages)
             version.environment_id = environment.id
         self.db.commit()
-        if version.environment_id is not None:
+        if version.environment_id is not None and self.start_builds:
             self.builder.start(version.environment_id)  # in the background; the log can be followed live
         return version
 
