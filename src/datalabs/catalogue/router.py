@@ -32,11 +32,9 @@ MAX_ZIP_UPLOAD = 200 * 1024**2
 
 
 def _out(service: CatalogueService, actor, datalab) -> schemas.DatalabOut:
-    versions = service.visible_versions(actor, datalab)
-    published = [v for v in versions if v.state == "published"]
-    shown = (published or versions)[-1]
+    shown = service.shown_version(actor, datalab)
     return schemas.DatalabOut(**schemas.DatalabSummary.of(datalab, shown).model_dump(),
-                              versions=[schemas.VersionOut.of(v) for v in versions])
+                              versions=[schemas.VersionOut.of(v) for v in service.visible_versions(actor, datalab)])
 
 
 @router.get("/datalabs", response_model=list[schemas.DatalabSummary],
@@ -133,9 +131,7 @@ def datalab_jsonld(name: str, request: Request, actor: OptionalActor, catalogue:
     from datalabs.catalogue.meta import Meta
 
     datalab = catalogue.get(actor, name)
-    visible = catalogue.visible_versions(actor, datalab)
-    published = [v for v in visible if v.state == "published"]
-    row = catalogue.version(actor, name, version) if version else (published or visible)[-1]
+    row = catalogue.shown_version(actor, datalab, version)
     meta = Meta(values=row.meta, lines={}, sections={}, section_lines={})
     document = software_application(meta, name=datalab.name, version=row.version,
                                     url=f"{catalogue.settings.base_url}/datalabs/{datalab.name}", kind=row.kind,

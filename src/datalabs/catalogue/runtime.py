@@ -65,17 +65,7 @@ def parse_runtime(meta: Meta, file: str = META_FILE) -> tuple[Runtime, list[Prob
         problem("kind", f"must be one of {', '.join(KINDS)}, not {kind!r}")
     values["kind"] = kind if kind in KINDS else "jupyterlab"
 
-    command = section.get("command")
-    if isinstance(command, str):
-        command = command.split()
-    if command is not None and (not isinstance(command, list) or not all(isinstance(c, str) for c in command)):
-        problem("command", "must be a command line: a text or a list of texts")
-        command = None
-    if values["kind"] in ("web", "desktop") and not command:
-        problem("command", f"is needed for a {values['kind']} datalab")
-    if values["kind"] == "web" and command and not any("{port}" in part for part in command):
-        problem("command", "must contain {port}: the platform chooses the port the app listens on")
-    values["command"] = tuple(command or ())
+    values["command"] = _command(section.get("command"), values["kind"], problem)
 
     if "health_path" in section:
         health = section["health_path"]
@@ -84,25 +74,7 @@ def parse_runtime(meta: Meta, file: str = META_FILE) -> tuple[Runtime, list[Prob
         else:
             values["health_path"] = health
 
-    for key, parse, minimum in (("cpu", float, 0.1), ("memory", parse_size, 64 * 1024**2)):
-        given = section.get(key)
-        if given is None:
-            continue
-        if not isinstance(given, dict) or not set(given) <= {"default", "max"}:
-            problem(key, "must be a mapping with 'default' and/or 'max'")
-            continue
-        try:
-            parsed = {name: parse(value) for name, value in given.items()}
-        except (TypeError, ValueError):
-            problem(key, f"'default' and 'max' must be {'numbers' if key == 'cpu' else 'sizes such as 2G'}")
-            continue
-        default = parsed.get("default", getattr(Runtime, f"{key}_default"))
-        most = parsed.get("max", max(default, getattr(Runtime, f"{key}_max")))
-        if default < minimum:
-            problem(key, f"'default' is too small (at least {minimum})")
-        elif default > most:
-            problem(key, "'default' is larger than 'max'")
-        values[f"{key}_default"], values[f"{key}_max"] = default, most
+    values.update(_limits(section, problem))
 
     if "environment" in section:
         environment = section["environment"]
@@ -126,3 +98,41 @@ def parse_runtime(meta: Meta, file: str = META_FILE) -> tuple[Runtime, list[Prob
             values["image"] = section["image"].strip()
     values["extra"] = {k: v for k, v in section.items() if k not in KNOWN_KEYS}
     return Runtime(**values), problems
+
+
+def _command(command, kind: str, problem) -> tuple[str, ...]:
+    if isinstance(command, str):
+        command = command.split()
+    if command is not None and (not isinstance(command, list) or not all(isinstance(c, str) for c in command)):
+        problem("command", "must be a command line: a text or a list of texts")
+        command = None
+    if kind in ("web", "desktop") and not command:
+        problem("command", f"is needed for a {kind} datalab")
+    if kind == "web" and command and not any("{port}" in part for part in command):
+        problem("command", "must contain {port}: the platform chooses the port the app listens on")
+    return tuple(command or ())
+
+
+def _limits(section: dict, problem) -> dict:
+    """``cpu`` and ``memory``: default and max, each checked."""
+    values: dict = {}
+    for key, parse, minimum in (("cpu", float, 0.1), ("memory", parse_size, 64 * 1024**2)):
+        given = section.get(key)
+        if given is None:
+            continue
+        if not isinstance(given, dict) or not set(given) <= {"default", "max"}:
+            problem(key, "must be a mapping with 'default' and/or 'max'")
+            continue
+        try:
+            parsed = {name: parse(value) for name, value in given.items()}
+        except (TypeError, ValueError):
+            problem(key, f"'default' and 'max' must be {'numbers' if key == 'cpu' else 'sizes such as 2G'}")
+            continue
+        default = parsed.get("default", getattr(Runtime, f"{key}_default"))
+        most = parsed.get("max", max(default, getattr(Runtime, f"{key}_max")))
+        if default < minimum:
+            problem(key, f"'default' is too small (at least {minimum})")
+        elif default > most:
+            problem(key, "'default' is larger than 'max'")
+        values[f"{key}_default"], values[f"{key}_max"] = default, most
+    return values

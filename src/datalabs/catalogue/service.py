@@ -70,6 +70,14 @@ class CatalogueService:
             return list(datalab.versions)
         return [v for v in datalab.versions if v.state == VersionState.PUBLISHED.value]
 
+    def shown_version(self, actor: Actor | None, datalab: Datalab, version: str | None = None) -> DatalabVersion:
+        """The version to show: the one asked for, else the latest published, else the latest visible."""
+        if version:
+            return self.version(actor, datalab.name, version)
+        versions = self.visible_versions(actor, datalab)
+        published = [v for v in versions if v.state == VersionState.PUBLISHED.value]
+        return (published or versions)[-1]
+
     def get(self, actor: Actor | None, name: str) -> Datalab:
         datalab = self.repo.datalab(name)
         if datalab is None or not self.visible_versions(actor, datalab):
@@ -113,8 +121,7 @@ class CatalogueService:
                 continue
             if datalab.withdrawn_at is not None and not self.can_manage(actor, datalab):
                 continue
-            published = [v for v in versions if v.state == VersionState.PUBLISHED.value]
-            shown = (published or versions)[-1]
+            shown = self.shown_version(actor, datalab)
             haystack = " ".join([datalab.name, shown.title, shown.abstract, shown.description,
                                  " ".join(shown.keywords), shown.mission, shown.instrument]).lower()
             if wanted and wanted not in haystack:

@@ -106,11 +106,7 @@ def detail_page(request: Request, caller: Caller, db, settings, name: str, *, ve
     actor = caller.actor
     datalab = service.get(actor, name)
     versions = service.visible_versions(actor, datalab)
-    if version:
-        shown = service.version(actor, name, version)
-    else:
-        published = [v for v in versions if v.state == "published"]
-        shown = (published or versions)[-1]
+    shown = service.shown_version(actor, datalab, version)
     can_manage = service.can_manage(actor, datalab)
     return render(request, "datalab.html", {
         "datalab": datalab,
@@ -206,12 +202,7 @@ def datalab(name: str, request: Request, caller: PageCaller, db: DbSession, sett
 def datalab_logo(name: str, caller: PageCaller, db: DbSession, settings: AppSettings, version: str = ""):
     service = CatalogueService(db, settings)
     datalab = service.get(caller.actor, name)
-    if version:
-        shown = service.version(caller.actor, name, version)
-    else:
-        versions = service.visible_versions(caller.actor, datalab)
-        published = [v for v in versions if v.state == "published"]
-        shown = (published or versions)[-1]
+    shown = service.shown_version(caller.actor, datalab, version)
     found = _package_file(shown, LOGOS)
     if found is None:
         raise NotFound(f"datalab {name!r} has no logo", field="logo")
