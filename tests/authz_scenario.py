@@ -36,6 +36,8 @@ EMBARGO_READERS = frozenset({"member", "team_admin", "admin"})
 FUTURE = date.today() + timedelta(days=400)
 DRAFT_SECRET = "unpublished-draft-abstract-4b7e"
 DRAFT_LOG_SECRET = "draft-build-log-9c1d"  # the build log of the draft's environment
+SESSION_ID = "s_00000000000000a1"  # alice's running session of publab (fake backend)
+SESSION_LOG_SECRET = "alice-session-output-31d7"
 PUBLIC_ENV, DRAFT_ENV = "a" * 64, "b" * 64  # the abstract of alice's private draft datalab
 LAB_META = "title: {name}\nalternateName: {name}\nabstract: {abstract}\ndistribution.license: MIT\nversion: 1.0\n"
 
@@ -76,6 +78,24 @@ def _seed_catalogue(settings, session_factory, tmp_path: Path) -> None:
                                     path=str(folder), log_path=str(settings.environments_dir / f"{env_id}.log")))
             session.flush()
             catalogue.repo.version(catalogue.repo.datalab(lab), "1.0").environment_id = env_id
+        session.commit()
+
+
+def _seed_session(settings, session_factory) -> None:
+    """alice runs publab: a session row as the fake backend leaves it, with a log."""
+    from datalabs.accounts.service import AccountService
+    from datalabs.sessions.models import LabSession
+
+    run_dir = settings.sessions_dir / SESSION_ID
+    run_dir.mkdir(parents=True)
+    (run_dir / "session.log").write_text(SESSION_LOG_SECRET + "\n")
+    with session_factory() as session:
+        alice = AccountService(session).user("alice")
+        session.add(LabSession(
+            id=SESSION_ID, user_id=alice.id, datalab_name="publab", version="1.0", kind="jupyterlab", state="running",
+            reason="", cpu=1.0, memory=2 * 1024**3, volumes=[], team_workspaces=[], backend="fake",
+            backend_state={"id": SESSION_ID, "run_dir": str(run_dir), "socket": str(run_dir / "http.sock")},
+            address={}, reported={}))
         session.commit()
 
 
@@ -158,6 +178,7 @@ def world(settings, session_factory, tmp_path) -> World:
         datasets.register("embvol", volumes["embvol"], private=True, teams=["astro"], release_date=FUTURE,
                           title=EMBARGO_TITLE)
     _seed_catalogue(settings, session_factory, tmp_path)
+    _seed_session(settings, session_factory)
     base = settings.workspaces_dir
     for name in USERS.values():
         (base / "users" / name).mkdir(parents=True, exist_ok=True)
@@ -169,7 +190,7 @@ def world(settings, session_factory, tmp_path) -> World:
     new_volume.mkdir()
     readers = set(EMBARGO_READERS)
     world = World(settings, session_factory, tokens,
-                  {"alice_token": str(alice_token), "new_volume_path": str(new_volume)}, volumes)
+                  {"alice_token": str(alice_token), "new_volume_path": str(new_volume), "session": SESSION_ID}, volumes)
     world.markers = {
         ALICE_SECRET: {"owner"},
         ASTRO_SECRET: {"member", "team_admin"},
@@ -180,6 +201,7 @@ def world(settings, session_factory, tmp_path) -> World:
         alice_prefix: {"owner"},
         DRAFT_SECRET: {"owner", "moderator", "admin"},
         DRAFT_LOG_SECRET: {"owner", "moderator", "admin"},
+        SESSION_LOG_SECRET: {"owner", "admin"},
         str(tmp_path / "volumes"): {"admin"},
     }
     return world

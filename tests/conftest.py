@@ -80,10 +80,12 @@ def settings(tmp_path, _sqlite_template, _postgres_migrated, monkeypatch) -> Set
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     if PG_URL:
-        result = Settings(data_dir=data_dir, database_url=PG_URL, secret_key="test-secret", build_environments=False)
+        result = Settings(data_dir=data_dir, database_url=PG_URL, secret_key="test-secret", build_environments=False,
+                          backend="fake")
     else:
         shutil.copy(_sqlite_template, data_dir / "datalabs.sqlite3")
-        result = Settings(data_dir=data_dir, secret_key="test-secret", build_environments=False)
+        result = Settings(data_dir=data_dir, secret_key="test-secret", build_environments=False,
+                          backend="fake")
     yield result
     if PG_URL:
         engine = make_engine(result)

@@ -74,6 +74,11 @@ def lab_developers(status):
     return expect(404, anonymous=401, owner=status, moderator=403, admin=status)
 
 
+def session_keepers(status):
+    """alice's session: alice, and admins (who run the platform); everyone else 404."""
+    return expect(404, anonymous=401, owner=status, admin=status)
+
+
 def embargo_readers(status, others=404, anonymous=404):
     return expect(others, anonymous=anonymous, member=status, team_admin=status, admin=status)
 
@@ -179,6 +184,22 @@ API_ROWS = [
         catalogue_reviewers(200)),
     Row("POST", "/api/v1/datalabs/{name}/versions/{version}/build", "/api/v1/datalabs/draftlab/versions/1.0/build",
         lab_developers(200)),
+    # sessions: alice runs {session} (publab); admins may see and stop it, nobody else
+    Row("POST", "/api/v1/sessions", "/api/v1/sessions", logged_in(201), json={"datalab": "publab"}),
+    Row("POST", "/api/v1/sessions", "/api/v1/sessions", logged_in(404), json={"datalab": "draftlab"},
+        note="(unpublished)"),
+    Row("POST", "/api/v1/sessions", "/api/v1/sessions", embargo_readers(201, others=404, anonymous=401),
+        json={"datalab": "publab", "volumes": ["embvol"]}, note="(embargoed volume)"),
+    Row("GET", "/api/v1/sessions", "/api/v1/sessions", logged_in(200)),
+    Row("GET", "/api/v1/sessions", "/api/v1/sessions?everyone=true", logged_in(200), note="(everyone)"),
+    Row("GET", "/api/v1/sessions/{session_id}", "/api/v1/sessions/{session}", session_keepers(200)),
+    Row("DELETE", "/api/v1/sessions/{session_id}", "/api/v1/sessions/{session}", session_keepers(200)),
+    Row("POST", "/api/v1/sessions/{session_id}/renew", "/api/v1/sessions/{session}/renew", session_keepers(200)),
+    Row("GET", "/api/v1/sessions/{session_id}/events", "/api/v1/sessions/{session}/events", session_keepers(200)),
+    Row("GET", "/api/v1/sessions/{session_id}/logs", "/api/v1/sessions/{session}/logs", session_keepers(200)),
+    Row("GET", "/api/v1/datalabs/{name}/launch-options", "/api/v1/datalabs/publab/launch-options", logged_in(200)),
+    Row("GET", "/api/v1/datalabs/{name}/launch-options", "/api/v1/datalabs/draftlab/launch-options?version=1.0",
+        expect(404, anonymous=401, owner=200, moderator=200, admin=200), note="(a draft: those who see it)"),
     Row("GET", "/api/v1/workspaces", "/api/v1/workspaces", logged_in(200)),
     Row("GET", "/api/v1/files", "/api/v1/files", everyone(200)),
     Row("GET", FILES, "/api/v1/files/my_workspace", logged_in(200)),

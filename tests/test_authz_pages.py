@@ -114,6 +114,11 @@ def lab_importers(status):
     return expect(403, anonymous=303, owner=status, moderator=status, admin=status)
 
 
+def session_keepers(status, others=404):
+    """alice's session: alice, and admins (who run the platform); everyone else 404."""
+    return expect(others, anonymous=303, owner=status, admin=status)
+
+
 @dataclass(frozen=True)
 class PageRow:
     method: str
@@ -152,6 +157,10 @@ LAB_PUBLISH = "/datalabs/{name}/versions/{version}/publish"
 LAB_REJECT = "/datalabs/{name}/versions/{version}/reject"
 LAB_OFFICIAL = "/datalabs/{name}/official"
 LAB_WITHDRAW = "/datalabs/{name}/withdraw"
+LAUNCH = "/datalabs/{name}/launch"
+SESSION = "/sessions/{session_id}"
+RENEW = "/sessions/{session_id}/renew"
+DESTROY = "/sessions/{session_id}/destroy"
 
 PAGE_ROWS = [
     # logging in and out
@@ -221,6 +230,26 @@ PAGE_ROWS = [
     PageRow("POST", LAB_WITHDRAW, "/datalabs/draftlab/withdraw",
             expect(404, anonymous=303, owner=303, moderator=303, admin=303), form={"withdrawn": "true"},
             goes_to="/datalabs/draftlab", note="(a draft)"),
+    # datalab sessions: alice runs {session} (publab); admins may see and stop it, nobody else
+    PageRow("GET", "/sessions", "/sessions", signed_in(200)),
+    PageRow("GET", SESSION, "/sessions/{session}", session_keepers(200)),
+    PageRow("GET", SESSION, "/sessions/s_0000000000000000", signed_in(404), note="(no such session)"),
+    PageRow("GET", LAUNCH, "/datalabs/publab/launch", signed_in(200)),
+    PageRow("GET", LAUNCH, "/datalabs/draftlab/launch?version=1.0",
+            expect(404, anonymous=303, owner=200, moderator=200, admin=200), note="(a draft: those who see it)"),
+    PageRow("POST", LAUNCH, "/datalabs/publab/launch", signed_in(303), form={"cpu": "1", "teams_shown": "1"}),
+    PageRow("POST", LAUNCH, "/datalabs/publab/launch", expect(404, anonymous=303, member=303, team_admin=303, admin=303),
+            form={"volumes": "embvol"}, note="(embargoed volume)"),
+    PageRow("POST", LAUNCH, "/datalabs/draftlab/launch", signed_in(404), note="(unpublished)"),
+    PageRow("POST", LAUNCH, "/datalabs/publab/launch", signed_in(422), form={"cpu": "99"}, note="(too many CPUs)"),
+    PageRow("POST", LAUNCH, "/datalabs/publab/launch", signed_in(403), csrf="missing", note="(no CSRF)"),
+    PageRow("POST", RENEW, "/sessions/{session}/renew", session_keepers(303), goes_to="/sessions/{session}"),
+    PageRow("POST", RENEW, "/sessions/{session}/renew", session_keepers(403), csrf="wrong",
+            note="(wrong CSRF)"),  # the refusal is shown on the session's page: 404 for who may not see it
+    PageRow("POST", DESTROY, "/sessions/{session}/destroy", session_keepers(303), goes_to="/sessions/{session}"),
+    PageRow("POST", DESTROY, "/sessions/{session}/destroy", session_keepers(303), form={"back": "list"},
+            goes_to="/sessions", note="(from My datalabs)"),
+    PageRow("POST", DESTROY, "/sessions/{session}/destroy", session_keepers(403), csrf="missing", note="(no CSRF)"),
     # FastAPI's OAuth2 redirect page of the Swagger UI (left at its default address, outside /api/)
     # the file browser
     PageRow("GET", "/browse", "/browse", everyone(307), goes_to="/browse/"),

@@ -17,6 +17,10 @@ from datalabs.catalogue.router import router as catalogue_router
 from datalabs.db import migrate
 from datalabs.db.engine import make_engine, make_session_factory
 from datalabs.errors import DatalabsError
+from datalabs.execution.registry import load_backend
+from datalabs.sessions.proxy import ProxyCache, SessionProxy
+from datalabs.sessions.router import router as sessions_router
+from datalabs.sessions.supervisor import SessionSupervisor
 from datalabs.settings import Settings
 from datalabs.storage.files import FileService
 from datalabs.storage.router import router as storage_router
@@ -30,7 +34,8 @@ login cookie plus the `X-CSRF-Token` header. Errors are JSON: `{"error": {"code"
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, backend=None) -> FastAPI:
+    """The application. ``backend`` overrides the ``backend`` setting with an instance (tests)."""
     settings = settings or Settings()
     engine = make_engine(settings)
     if not migrate.is_current(engine):
@@ -45,7 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.env_builder.recover()  # builds cut off by a crash are marked failed, never stuck
         if settings.build_environments:
             app.state.env_builder.start_pending()  # e.g. the shipped datalabs of `serve --demo`
+        app.state.supervisor.start()  # adopts the sessions a previous server left running
         yield
+        app.state.supervisor.shutdown(stop_sessions=settings.stop_sessions_on_shutdown)
         app.state.env_builder.shutdown(wait=False)
         engine.dispose()
 
@@ -64,6 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     app.state.templates = pages.make_templates(settings)
     app.state.env_builder = EnvironmentBuilder(settings, app.state.session_factory)
+    app.state.backend = backend or load_backend(settings.backend, settings)
+    app.state.proxy_cache = ProxyCache()
+    app.state.supervisor = SessionSupervisor(settings, app.state.session_factory, app.state.backend,
+                                             builder=app.state.env_builder)
+    app.state.supervisor.on_change = app.state.proxy_cache.forget
     app.state.login_throttle = LoginThrottle(settings.login_max_failures, settings.login_lockout_minutes * 60)
 
     install_error_handlers(app, pages.render_error_page)
@@ -71,6 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts_router)
     app.include_router(storage_router)
     app.include_router(catalogue_router)
+    app.include_router(sessions_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    # The proxy wraps the whole stack, outermost: a proxied request skips FastAPI's middleware.
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SessionProxy(build_stack(), state_holder=app)
     return app

@@ -110,8 +110,43 @@ class Settings(BaseSettings):
     env_max_builds: int = Field(
         2, description="How many datalab environment builds run at the same time (in the background)."
     )
+    backend: str = Field(
+        "local",
+        description="Execution backend that runs datalab sessions: `local` (bubblewrap sandboxes on this "
+        "machine, CPU and memory limits by cgroups v2 or v1) or another registered under the "
+        "`datalabs.backends` entry points.",
+    )
+    sessions_per_user: int = Field(
+        2, description="How many datalab sessions one user may have at the same time (starting or running)."
+    )
+    session_cpu_max: float = Field(
+        4.0, description="Most CPUs one session may ask for, whatever its datalab allows."
+    )
+    session_memory_max: int = Field(
+        16 * 1024**3, description="Most memory one session may ask for, in bytes or with a unit (`16G`)."
+    )
+    session_lifetime_hours: float = Field(
+        24.0,
+        description="A session stops this long after it started or was last renewed (Renew in the web UI, "
+        "`POST /api/v1/sessions/{id}/renew`). 0 means never.",
+    )
+    session_idle_minutes: float = Field(
+        120.0,
+        description="A session with no traffic through the proxy for this long is stopped (a JupyterLab "
+        "with a busy kernel is never idle). 0 turns idle culling off.",
+    )
+    session_start_timeout_seconds: float = Field(
+        300.0,
+        description="A session whose datalab does not answer within this time after its processes "
+        "started is stopped and marked failed (queueing on a batch backend does not count).",
+    )
+    stop_sessions_on_shutdown: bool = Field(
+        False,
+        description="Stop every session when the server shuts down. Off by default: sessions keep "
+        "running and are adopted again when the server starts.",
+    )
 
-    @field_validator("user_quota", "team_quota", mode="before")
+    @field_validator("user_quota", "team_quota", "session_memory_max", mode="before")
     @classmethod
     def _parse_size(cls, value: Any) -> int:
         return parse_size(value)
@@ -145,6 +180,14 @@ class Settings(BaseSettings):
     @property
     def environments_dir(self) -> Path:
         return self.data_dir / "environments"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.data_dir / "sessions"
+
+    @property
+    def homes_dir(self) -> Path:
+        return self.data_dir / "homes"
 
     @property
     def uv_cache_dir(self) -> Path:

@@ -185,3 +185,53 @@ def test_a_datalab_page_shows_its_build_log_and_status(browser, live_server, mak
     expect(page.locator("#build-status")).to_have_text("ready")
     page.get_by_text("Build log").click()
     expect(page.locator("#build-log")).to_contain_text("six")
+
+
+def test_launch_a_datalab_follow_its_progress_and_open_it(browser, app, live_server, make_user, settings,
+                                                          session_factory, tmp_path):
+    from playwright.sync_api import expect
+
+    from tests.sessions.conftest import publish_lab
+
+    app.state.backend.behaviour, app.state.backend.delay = "slow", 1.5  # the fake datalab answers after 1.5 s
+    publish_lab(settings, session_factory, tmp_path / "tiny-package")
+    make_user("alice", teams={"rosetta": False})
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(20_000)
+    log_in(page, live_server, "alice", "/datalabs/tiny")
+
+    page.get_by_role("button", name="Launch").click()
+    page.wait_for_url("**/datalabs/tiny/launch")
+    expect(page.locator("#cpu-help")).to_contain_text("up to 2 CPUs")
+    expect(page.locator("#session-count")).to_contain_text("You have 0 of 2 sessions running")
+    expect(page.get_by_label("team_workspaces/rosetta")).to_be_checked()
+    page.get_by_label("CPUs").fill("1")
+    page.get_by_label("Memory").select_option(label="512.0 MiB")
+    page.screenshot(path=str(tmp_path / "launch.png"), full_page=True)
+    page.locator("#launch-submit").click()
+
+    page.wait_for_url("**/sessions/s_*")
+    session_id = page.url.rsplit("/", 1)[1]
+    open_button = page.get_by_role("button", name="Open")
+    expect(open_button).to_be_hidden()  # still starting when the page was made: what follows comes live
+    expect(page.locator("#session-state")).to_have_text("running")
+    expect(page.locator("#session-progress")).to_have_attribute("value", "100")
+    expect(page.locator("#session-events li").first).to_contain_text("launch of tiny 1.0 accepted (1 CPU, 512.0 MiB)")
+    expect(page.locator("#session-events li").last).to_contain_text("running")
+    expect(open_button).to_be_visible()
+    expect(page.locator("#session-started")).not_to_have_text("–")
+    expect(page.locator("#session-log")).to_contain_text("fake start")
+    page.screenshot(path=str(tmp_path / "session.png"), full_page=True)
+
+    page.goto(f"{live_server}/sessions")
+    expect(page.locator(f'tr[data-session="{session_id}"]')).to_contain_text("running")
+    page.goto(f"{live_server}/sessions/{session_id}")
+    page.get_by_role("button", name="Open").click()
+    page.wait_for_url(f"**/datalabs/{session_id}/")
+    expect(page.locator("body")).to_contain_text(f"fake datalab {session_id}")
+
+    page.goto(f"{live_server}/sessions/{session_id}")
+    page.get_by_role("button", name="Destroy").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Destroy").click()
+    expect(page.locator("#session-state")).to_have_text("stopped")
+    expect(page.locator("#session-reason")).to_contain_text("destroyed by you")

@@ -46,7 +46,7 @@ def test_a_developer_imports_submits_and_a_moderator_publishes(web, make_user, c
     assert response.status_code == 303 and response.headers["location"] == "/datalabs/specview"
     page = dev.get("/datalabs/specview").text
     assert "specview" in page and "draft" in page and "fancyField" in page and "kept" in page
-    assert "Launch (coming with sessions)" in page and "Submit for review" in page
+    assert 'href="/datalabs/specview/launch?version=1.0"' in page and "Submit for review" in page
     listed = dev.get("/datalabs").text
     assert "/datalabs/specview" in listed and "draft" in listed
     # a draft is private

@@ -22,6 +22,7 @@ NAV = [
     ("Workspaces", "/browse/my_workspace"),
     ("Teams", "/teams"),
     ("Datalabs", "/datalabs"),
+    ("My datalabs", "/sessions"),
     ("Pipelines", "/pipelines"),
     ("Archive", "/archive"),
     ("Discover", "/discover"),

@@ -1,0 +1,1 @@
+"""Execution backends: where sessions (and pipeline steps) run. See ``contract.py``."""

@@ -1,0 +1,302 @@
+"""The ``local`` backend: each session is a bubblewrap sandbox on this machine, in its own cgroup.
+
+Processes are started detached (their own session, output to a log file), so they outlive a
+crash of the server and are adopted again from the state kept on the session row: pids with
+their kernel start times (a recycled pid is never mistaken for the session), the cgroup, the
+socket. A small wrapper shell joins the cgroup, runs the sandbox and writes its exit code next
+to the log, so even a session that ended while the server was down is reported truly.
+
+The app listens on ``127.0.0.1:<port>`` inside the sandbox's own network namespace. A ``socat``
+bridge entered into that namespace (``nsenter --net``) but living in the host's file system
+listens on ``<run_dir>/http.sock``: the proxy connects there. The socket's folder is invisible
+from inside, so a session cannot point the proxy anywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+from datalabs.execution.cgroups import Cgroup, CgroupDriver
+from datalabs.execution.contract import (
+    Address,
+    BackendBase,
+    BackendError,
+    BackendInfo,
+    LaunchSpec,
+    LogChunk,
+    Observation,
+    Phase,
+    read_log_file,
+)
+from datalabs.execution.sandbox import bwrap_binary, bwrap_command
+
+LOG_NAME = "session.log"
+SOCKET_NAME = "http.sock"
+STATUS_NAME = "status.json"
+REPORTED_STATES = ("running", "finished", "error")
+MAX_STATUS_BYTES = 4096
+
+LAUNCHER = """
+for f in $DATALABS_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done
+unset DATALABS_CGROUP_PROCS
+"$@"
+code=$?
+echo $code > "$DATALABS_EXIT_FILE.tmp" && mv "$DATALABS_EXIT_FILE.tmp" "$DATALABS_EXIT_FILE"
+exit $code
+"""
+
+BRIDGE = """
+for f in $DATALABS_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done
+unset DATALABS_CGROUP_PROCS
+exec "$@"
+"""
+
+
+def process_start_time(pid: int) -> int | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), None when it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    if fields[0] == b"Z":  # a zombie is over, whatever its pid table entry says
+        return None
+    return int(fields[19])
+
+
+def _alive(pid: int | None, started: int | None) -> bool:
+    return pid is not None and started is not None and process_start_time(pid) == started
+
+
+def read_reported(control_dir: Path) -> dict:
+    """What the app said of itself with ``datalab-status``: never following a link, bounded, checked."""
+    try:
+        fd = os.open(control_dir / STATUS_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return {}
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return {}
+        data = os.read(fd, MAX_STATUS_BYTES)
+    finally:
+        os.close(fd)
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    if not isinstance(value, dict) or value.get("state") not in REPORTED_STATES:
+        return {}
+    return {"state": value["state"], "message": str(value.get("message", ""))[:500]}
+
+
+class LocalBackend(BackendBase):
+    name = "local"
+
+    def __init__(self, settings=None, *, cgroups: CgroupDriver | None | bool = True) -> None:
+        self.settings = settings
+        self.cgroups = CgroupDriver.detect() if cgroups is True else (cgroups or None)
+        self._children: dict[int, subprocess.Popen] = {}
+
+    # -- start ------------------------------------------------------------------------------
+
+    def start(self, spec: LaunchSpec) -> dict:
+        if bwrap_binary() is None:
+            raise BackendError("the sandbox tool bwrap is not installed (Debian package bubblewrap)")
+        for tool in ("socat", "nsenter"):
+            if shutil.which(tool) is None:
+                raise BackendError(f"{tool} is not installed on the server (Debian package "
+                                   f"{'socat' if tool == 'socat' else 'util-linux'})")
+        run_dir = Path(spec.run_dir)
+        control = run_dir / "control"
+        control.mkdir(parents=True, exist_ok=True)
+        (control / STATUS_NAME).unlink(missing_ok=True)
+        socket_path = run_dir / SOCKET_NAME
+        socket_path.unlink(missing_ok=True)
+        (run_dir / "exit_code").unlink(missing_ok=True)
+        group = self._cgroup(spec)
+        procs = " ".join(group.join_files()) if group else ""
+        log = open(run_dir / LOG_NAME, "ab")
+        bridge_log = open(run_dir / "bridge.log", "ab")  # "connection refused" until the app listens: not for users
+        info_read, info_write = os.pipe()
+        try:
+            command = bwrap_command(spec, control)
+            command[1:1] = ["--info-fd", str(info_write)]
+            launcher = subprocess.Popen(
+                ["/bin/sh", "-c", LAUNCHER, "datalab-launcher", *command],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(info_write,),
+                start_new_session=True, close_fds=True,
+                env={"PATH": "/usr/bin:/bin", "DATALABS_CGROUP_PROCS": procs,
+                     "DATALABS_EXIT_FILE": str(run_dir / "exit_code")},
+            )
+            os.close(info_write)
+            info_write = -1
+            child_pid = self._read_child_pid(info_read, launcher)
+            bridge = subprocess.Popen(
+                ["/bin/sh", "-c", BRIDGE, "datalab-bridge", "nsenter", f"--net=/proc/{child_pid}/ns/net", "--",
+                 "socat", "-b", "262144", f"UNIX-LISTEN:{socket_path},fork,mode=600,unlink-early,backlog=128",
+                 f"TCP:127.0.0.1:{spec.port},nodelay"],
+                stdin=subprocess.DEVNULL, stdout=bridge_log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "DATALABS_CGROUP_PROCS": procs},
+            )
+        except BackendError:
+            if group:
+                group.kill()
+                group.remove()
+            raise
+        finally:
+            log.close()
+            bridge_log.close()
+            os.close(info_read)
+            if info_write >= 0:
+                os.close(info_write)
+        self._children[launcher.pid] = launcher
+        self._children[bridge.pid] = bridge
+        return {
+            "run_dir": str(run_dir),
+            "pid": launcher.pid, "pid_started": process_start_time(launcher.pid),
+            "bridge_pid": bridge.pid, "bridge_started": process_start_time(bridge.pid),
+            "child_pid": child_pid,
+            "socket": str(socket_path),
+            "cgroup": {"version": group.version, "paths": list(group.paths)} if group else None,
+            "memory": spec.memory,
+        }
+
+    def _cgroup(self, spec: LaunchSpec) -> Cgroup | None:
+        if self.cgroups is None:
+            return None
+        try:
+            return self.cgroups.create(f"session-{spec.session_id}", cpu=spec.cpu, memory=spec.memory)
+        except OSError as error:
+            raise BackendError(f"could not set the session's CPU and memory limits: {error}") from error
+
+    @staticmethod
+    def _read_child_pid(fd: int, launcher: subprocess.Popen) -> int:
+        """bwrap writes ``{"child-pid": N}`` once the sandbox exists; nothing if it failed to set up."""
+        data = b""
+        while b"}" not in data:
+            piece = os.read(fd, 4096)
+            if not piece:
+                break
+            data += piece
+        try:
+            return int(json.loads(data)["child-pid"])
+        except (ValueError, KeyError, TypeError):
+            launcher.wait(timeout=10)
+            raise BackendError("the sandbox could not be set up (see the session log)") from None
+
+    # -- observe ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _group(state: dict) -> Cgroup | None:
+        cgroup = state.get("cgroup")
+        return Cgroup(cgroup["version"], tuple(cgroup["paths"])) if cgroup else None
+
+    def _reap(self, pid: int | None) -> None:
+        child = self._children.get(pid) if pid else None
+        if child is not None and child.poll() is not None:
+            self._children.pop(pid, None)
+
+    def poll(self, state: dict) -> Observation:
+        self._reap(state.get("pid"))
+        self._reap(state.get("bridge_pid"))
+        run_dir = Path(state["run_dir"])
+        reported = read_reported(run_dir / "control")
+        group = self._group(state)
+        over_memory = bool(group and group.oom_kills() > 0)
+        reason = _memory_reason(state) if over_memory else ""
+        if _alive(state.get("pid"), state.get("pid_started")):
+            address = Address(unix_socket=state["socket"])
+            return Observation(Phase.STARTED, address=address, reason=reason, reported=reported,
+                               memory_exceeded=over_memory)
+        exit_code = _read_exit_code(run_dir)
+        if exit_code is None and not run_dir.exists():
+            return Observation(Phase.GONE, reason="the session's files are gone")
+        if not reason and exit_code not in (None, 0):
+            reason = f"the datalab exited with code {exit_code}"
+            if exit_code >= 128:
+                reason = f"the datalab was killed by signal {exit_code - 128}"
+        return Observation(Phase.EXITED, exit_code=exit_code, reason=reason, reported=reported,
+                           memory_exceeded=over_memory)
+
+    def logs(self, state: dict, offset: int = 0, limit: int = 1 << 20) -> LogChunk:
+        return read_log_file(str(Path(state["run_dir"]) / LOG_NAME), offset, limit)
+
+    # -- stop -------------------------------------------------------------------------------
+
+    def stop(self, state: dict, *, grace: float = 5.0) -> None:
+        group = self._group(state)
+        pids = [(state.get("pid"), state.get("pid_started")), (state.get("bridge_pid"), state.get("bridge_started"))]
+        for pid, started in pids:
+            if _alive(pid, started):
+                _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_alive(pid, started) for pid, started in pids):
+            self._reap(state.get("pid"))
+            self._reap(state.get("bridge_pid"))
+            time.sleep(0.05)
+        for pid, started in pids:
+            if _alive(pid, started):
+                _signal_group(pid, signal.SIGKILL)
+        if group:
+            group.kill()
+            group.remove()
+        for pid, _ in pids:
+            child = self._children.pop(pid, None) if pid else None
+            if child is not None:
+                try:
+                    child.wait(timeout=5)
+                except subprocess.TimeoutExpired:  # pragma: no cover - killed above
+                    pass
+        Path(state["socket"]).unlink(missing_ok=True)
+
+    def pids(self, state: dict) -> list[int]:
+        """Every process of the session still alive (tests use it to prove nothing is left)."""
+        group = self._group(state)
+        found = set(group.pids()) if group and group.exists() else set()
+        for pid, started in ((state.get("pid"), state.get("pid_started")),
+                             (state.get("bridge_pid"), state.get("bridge_started"))):
+            if _alive(pid, started):
+                found.add(pid)
+        return sorted(found)
+
+    def describe(self) -> BackendInfo:
+        limits = self.cgroups.describe() if self.cgroups else "not enforced (no writable cgroup hierarchy)"
+        return BackendInfo(
+            name=self.name,
+            enforces_limits=self.cgroups is not None,
+            isolation="bubblewrap: own user, PID, IPC, UTS and network namespaces; read-only system; "
+                      "only the launch's mounts",
+            details={"cpu_and_memory_limits": limits, "bwrap": bwrap_binary() or "missing"},
+        )
+
+
+def _memory_reason(state: dict) -> str:
+    from datalabs.sizes import format_size
+
+    return (f"stopped: the session went over its memory limit of {format_size(state.get('memory', 0))}; "
+            "launch it with more memory or use less")
+
+
+def _read_exit_code(run_dir: Path) -> int | None:
+    try:
+        return int((run_dir / "exit_code").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass

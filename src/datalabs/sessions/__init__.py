@@ -1,0 +1,1 @@
+"""Datalab sessions: launch, supervise, proxy, stop. States live in ``datalabs.states``."""
