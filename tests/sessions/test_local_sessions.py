@@ -240,7 +240,7 @@ def test_a_session_over_its_memory_limit_is_stopped_and_the_user_told_why(app, l
 
 @pytest.mark.parametrize("report, state, reason", [
     ("finished", "stopped", "the datalab reported it finished"),
-    ("error 'no calibration files'", "failed", "the datalab reported an error: no calibration files"),
+    ('error "no calibration files"', "failed", "the datalab reported an error: no calibration files"),
 ])
 def test_a_datalab_reports_its_own_end(app, live_server, settings, session_factory, people, tmp_path, report,
                                        state, reason):

@@ -36,6 +36,7 @@ from datalabs.execution.contract import (
     read_log_file,
 )
 from datalabs.execution.sandbox import bwrap_binary, bwrap_command
+from datalabs.sizes import format_size
 
 LOG_NAME = "session.log"
 SOCKET_NAME = "http.sock"
@@ -279,8 +280,6 @@ class LocalBackend(BackendBase):
 
 
 def _memory_reason(state: dict) -> str:
-    from datalabs.sizes import format_size
-
     return (f"stopped: the session went over its memory limit of {format_size(state.get('memory', 0))}; "
             "launch it with more memory or use less")
 

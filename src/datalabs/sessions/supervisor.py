@@ -23,10 +23,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from datalabs.accounts.actor import Actor
 from datalabs.catalogue.models import DatalabVersion, EnvironmentStatus
 from datalabs.db.base import utcnow
 from datalabs.execution.contract import Address, BackendError, Observation, Phase
-from datalabs.sessions.models import LabSession
+from datalabs.sessions.models import LabSession, LabSessionEvent
 from datalabs.sessions.service import move, record_event
 from datalabs.sessions.spec import app_shape, base_url_of, build_spec
 from datalabs.settings import Settings
@@ -206,8 +207,6 @@ class SessionSupervisor:
 
     def _launch(self, db, session: LabSession, version: DatalabVersion, env_path: str | None) -> None:
         files = FileService(db, self.settings)
-        from datalabs.accounts.actor import Actor
-
         actor = Actor.of(session.user)
         try:
             personal = files.personal_root(actor).host_path
@@ -426,8 +425,6 @@ class SessionSupervisor:
 
 
 def _last_event_is(db, session: LabSession, message: str) -> bool:
-    from datalabs.sessions.models import LabSessionEvent
-
     last = db.scalars(select(LabSessionEvent).where(LabSessionEvent.session_id == session.id)
                       .order_by(LabSessionEvent.id.desc()).limit(1)).first()
     return last is not None and last.message == message
