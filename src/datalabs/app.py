@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -18,7 +19,7 @@ from datalabs.db import migrate
 from datalabs.db.engine import make_engine, make_session_factory
 from datalabs.errors import DatalabsError
 from datalabs.execution.registry import load_backend
-from datalabs.sessions.proxy import ProxyCache, SessionProxy
+from datalabs.sessions.proxy import SESSION_PATHS, ProxyCache, SessionProxy
 from datalabs.sessions.router import router as sessions_router
 from datalabs.sessions.supervisor import SessionSupervisor
 from datalabs.settings import Settings
@@ -32,6 +33,16 @@ The datalabs REST API. Authenticate with a personal API token (`Authorization: B
 create one on the Account page or with `datalabs token create`) or, from the web UI, with the
 login cookie plus the `X-CSRF-Token` header. Errors are JSON: `{"error": {"code", "message", "field"}}`.
 """
+
+
+class DatalabsApp(FastAPI):
+    """FastAPI, with session paths (``/datalabs/s_...``) sent to the proxy before anything else runs:
+    a proxied request costs no middleware, routing or dependency resolution."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "lifespan" and scope["path"].startswith(SESSION_PATHS):
+            return await self.state.session_proxy(scope, receive, send)
+        return await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, backend=None) -> FastAPI:
@@ -56,7 +67,7 @@ def create_app(settings: Settings | None = None, *, backend=None) -> FastAPI:
         app.state.env_builder.shutdown(wait=False)
         engine.dispose()
 
-    app = FastAPI(
+    app = DatalabsApp(
         title="datalabs",
         version=__version__,
         description=API_DESCRIPTION,
@@ -86,7 +97,5 @@ def create_app(settings: Settings | None = None, *, backend=None) -> FastAPI:
     app.include_router(sessions_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
-    # The proxy wraps the whole stack, outermost: a proxied request skips FastAPI's middleware.
-    build_stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: SessionProxy(build_stack(), state_holder=app)
+    app.state.session_proxy = SessionProxy(partial(FastAPI.__call__, app), state_holder=app)
     return app

@@ -6,6 +6,7 @@ Admin commands (``db``, ``user``, ``team``, ``dataset``, ``token``) work on the 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from datetime import UTC, datetime, timedelta
@@ -147,8 +148,17 @@ def serve(demo: bool, host: str | None, port: int | None, data_dir: Path | None)
                 raise click.ClickException(exc.message) from None
             console.print(report)
     console.print(f"datalabs {__version__} on [bold]{settings.base_url}[/bold]  (API docs: {settings.base_url}/api/docs)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+    app = create_app(settings)
+    logging.getLogger("uvicorn.access").addFilter(_not_proxied)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
+
+
+def _not_proxied(record: logging.LogRecord) -> bool:
+    """Requests into sessions stay out of the access log: a JupyterLab page makes hundreds, and
+    the log line costs more than the proxying (bench/sessions)."""
+    args = record.args
+    return not (isinstance(args, tuple) and len(args) > 2 and str(args[2]).startswith("/datalabs/s_"))
 
 
 @main.group()

@@ -337,8 +337,15 @@ def lab_logs(client: Client, session_id: str, follow: bool):
     """Print the output (stdout and stderr) of session ID."""
     path = f"/api/v1/sessions/{quoted(session_id)}/logs"
     if not follow:
-        text = client.request("GET", path).text
-        return {"id": session_id, "log": text}, lambda d: click.echo(d["log"], nl=False)
+        pieces, offset = [], 0
+        while True:  # the server answers in pieces of up to 1 MiB; X-Log-Offset says where to go on
+            response = client.request("GET", path, params={"offset": offset})
+            pieces.append(response.text)
+            following = int(response.headers.get("x-log-offset", offset))
+            if following <= offset or not response.text:
+                break
+            offset = following
+        return {"id": session_id, "log": "".join(pieces)}, lambda d: click.echo(d["log"], nl=False)
     as_json = _as_json()
     for event, data in _sse(client, path, follow="true"):
         if event == "end":

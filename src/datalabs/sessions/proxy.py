@@ -13,7 +13,6 @@ and one cached lookup, not a trip through the API's dependency machinery.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import html
 import logging
 import time
@@ -38,11 +37,14 @@ from datalabs.states import RunState
 log = logging.getLogger("datalabs.proxy")
 
 PREFIX = "/datalabs/"
+SESSION_PATHS = PREFIX + SESSION_ID_PREFIX  # what the app hands to the proxy first
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
 REQUEST_DROPPED = HOP_BY_HOP | {"authorization", "cookie"}
 WS_DROPPED = {"authorization", "cookie", "host", "origin", "connection", "upgrade", "sec-websocket-key",
               "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol", "content-length"}
+_NOT_FORWARDED = {name.encode() for name in REQUEST_DROPPED} - {b"host", b"cookie", b"content-length",
+                                                                 b"transfer-encoding"}
 ROUTE_CACHE_SECONDS = 5.0
 CREDENTIAL_CACHE_SECONDS = 2.0  # a revoked token or ended login stops passing within this time
 
@@ -120,24 +122,30 @@ class SessionProxy:
 
     # -- who may pass -----------------------------------------------------------------------------
 
-    def _user_id(self, headers: Headers, cookies: dict) -> int | None:
+    def _user_id(self, scope) -> int | None:
         """Who sends this request (token first, then login cookie), looked up at most every 2 s per credential."""
-        key = hashlib.sha256(f"{headers.get('authorization', '')}|{cookies.get(LOGIN_COOKIE, '')}".encode()).hexdigest()
+        authorization = cookie = b""
+        for name, value in scope["headers"]:
+            lower = name.lower()
+            if lower == b"authorization":
+                authorization = value
+            elif lower == b"cookie":
+                cookie = value
+        key = (authorization, cookie)
         now = time.monotonic()
         known = self.cache.credentials.get(key)
         if known is not None and now - known[1] < CREDENTIAL_CACHE_SECONDS:
             return known[0]
-        user_id = self._look_up_user(headers, cookies)
+        user_id = self._look_up_user(authorization.decode("latin-1"), _cookies(cookie.decode("latin-1")))
         if len(self.cache.credentials) > 10_000:
             self.cache.credentials.clear()
         self.cache.credentials[key] = (user_id, now)
         return user_id
 
-    def _look_up_user(self, headers: Headers, cookies: dict) -> int | None:
+    def _look_up_user(self, header: str, cookies: dict) -> int | None:
         state = self.holder.state
         with state.session_factory() as db:
             accounts = AccountService(db)
-            header = headers.get("authorization", "")
             scheme, _, secret = header.partition(" ")
             if scheme.lower() == "bearer" and secret.strip():
                 try:
@@ -169,9 +177,7 @@ class SessionProxy:
         return route
 
     def _check(self, scope, session_id: str) -> tuple[Route | None, int | None]:
-        headers = Headers(scope=scope)
-        cookies = _cookies(headers.get("cookie", ""))
-        user_id = self._user_id(headers, cookies)
+        user_id = self._user_id(scope)
         route = self._route(session_id)
         if route is None or user_id is None or route.owner_id != user_id:
             return None, user_id
@@ -217,7 +223,7 @@ class SessionProxy:
                 if kept:
                     forwarded.append((b"cookie", kept.encode("latin-1")))
                 continue
-            elif lower.decode("latin-1") in REQUEST_DROPPED - {"host"}:
+            elif lower in _NOT_FORWARDED:
                 continue
             forwarded.append((name, value))
         if chunked:

@@ -110,7 +110,8 @@ def logs(session_id: str, actor: CurrentActor, sessions: Sessions, request: Requ
     backend = request.app.state.backend
     if not follow:
         chunk = backend.logs(session.backend_state, offset) if session.backend_state else None
-        return PlainTextResponse(chunk.text if chunk else "")
+        # X-Log-Offset: where to continue (ask again with ?offset= for the rest of a long log)
+        return PlainTextResponse(chunk.text if chunk else "", headers={"X-Log-Offset": str(chunk.offset if chunk else offset)})
     factory = request.app.state.session_factory
     return StreamingResponse(_log_stream(factory, backend, session_id, offset), media_type="text/event-stream",
                              headers=SSE_HEADERS)
@@ -129,7 +130,7 @@ async def _log_stream(factory, backend, session_id: str, offset: int):
         state, chunk = await anyio.to_thread.run_sync(read)
         if chunk is not None and chunk.text:
             offset = chunk.offset
-            lines = (partial + chunk.text).split("\n")
+            lines = (partial + chunk.text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
             partial = lines.pop()
             for line in lines:
                 yield f"data: {line}\n\n"

@@ -94,7 +94,8 @@ def build_spec(session: LabSession, version: DatalabVersion, settings: Settings,
     mounts += [Mount(path, f"{MEDIA}/team_workspaces/{name}", writable=True) for name, path in sorted(teams.items())]
     mounts += [Mount(path, f"{MEDIA}/data/{name}") for name, path in sorted(volumes.items())]
     if version.package_path and Path(version.package_path).is_dir():
-        mounts.append(Mount(version.package_path, f"{MEDIA}/notebooks"))
+        notebooks = Path(version.package_path) / "notebooks"  # the package's notebooks folder, else the package
+        mounts.append(Mount(str(notebooks if notebooks.is_dir() else version.package_path), f"{MEDIA}/notebooks"))
     if env_path:
         mounts.append(Mount(env_path, env_path))
     path = ":".join(([f"{env_path}/bin"] if env_path else []) + [HELPERS_TARGET, "/usr/local/bin", "/usr/bin", "/bin"])
