@@ -43,10 +43,6 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
-def can_move(current: str, new: str) -> bool:
-    return RunState(new) in ALLOWED[RunState(current)]
-
-
 def transition(record, new: RunState, reason: str = "", *, now: datetime | None = None) -> bool:
     """Move ``record`` (anything with ``state``, ``reason``, ``updated_at`` and ``ended_at``) to ``new``.
 

@@ -109,12 +109,7 @@ class LocalBackend(BackendBase):
     # -- start ------------------------------------------------------------------------------
 
     def start(self, spec: LaunchSpec) -> dict:
-        if bwrap_binary() is None:
-            raise BackendError("the sandbox tool bwrap is not installed (Debian package bubblewrap)")
-        for tool in ("socat", "nsenter"):
-            if shutil.which(tool) is None:
-                raise BackendError(f"{tool} is not installed on the server (Debian package "
-                                   f"{'socat' if tool == 'socat' else 'util-linux'})")
+        _check_tools()
         run_dir = Path(spec.run_dir)
         control = run_dir / "control"
         control.mkdir(parents=True, exist_ok=True)
@@ -124,40 +119,14 @@ class LocalBackend(BackendBase):
         (run_dir / "exit_code").unlink(missing_ok=True)
         group = self._cgroup(spec)
         procs = " ".join(group.join_files()) if group else ""
-        log = open(run_dir / LOG_NAME, "ab")
-        bridge_log = open(run_dir / "bridge.log", "ab")  # "connection refused" until the app listens: not for users
-        info_read, info_write = os.pipe()
         try:
-            command = bwrap_command(spec, control)
-            command[1:1] = ["--info-fd", str(info_write)]
-            launcher = subprocess.Popen(
-                ["/bin/sh", "-c", LAUNCHER, "datalab-launcher", *command],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(info_write,),
-                start_new_session=True, close_fds=True,
-                env={"PATH": "/usr/bin:/bin", "DATALABS_CGROUP_PROCS": procs,
-                     "DATALABS_EXIT_FILE": str(run_dir / "exit_code")},
-            )
-            os.close(info_write)
-            info_write = -1
-            child_pid = self._read_child_pid(info_read, launcher)
-            bridge = subprocess.Popen(
-                ["/bin/sh", "-c", BRIDGE, "datalab-bridge", "nsenter", f"--net=/proc/{child_pid}/ns/net", "--",
-                 "socat", "-b", "262144", f"UNIX-LISTEN:{socket_path},fork,mode=600,unlink-early,backlog=128",
-                 f"TCP:127.0.0.1:{spec.port},nodelay"],
-                stdin=subprocess.DEVNULL, stdout=bridge_log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "DATALABS_CGROUP_PROCS": procs},
-            )
+            launcher, child_pid = self._start_sandbox(spec, control, procs)
+            bridge = _start_bridge(run_dir, socket_path, child_pid, spec.port, procs)
         except BackendError:
             if group:
                 group.kill()
                 group.remove()
             raise
-        finally:
-            log.close()
-            bridge_log.close()
-            os.close(info_read)
-            if info_write >= 0:
-                os.close(info_write)
         self._children[launcher.pid] = launcher
         self._children[bridge.pid] = bridge
         return {
@@ -169,6 +138,29 @@ class LocalBackend(BackendBase):
             "cgroup": {"version": group.version, "paths": list(group.paths)} if group else None,
             "memory": spec.memory,
         }
+
+    def _start_sandbox(self, spec: LaunchSpec, control: Path, procs: str) -> tuple[subprocess.Popen, int]:
+        """The launcher shell (joins the cgroup, runs bwrap, records the exit code), and the sandbox's pid."""
+        run_dir = Path(spec.run_dir)
+        info_read, info_write = os.pipe()
+        try:
+            command = bwrap_command(spec, control)
+            command[1:1] = ["--info-fd", str(info_write)]
+            with open(run_dir / LOG_NAME, "ab") as log:
+                launcher = subprocess.Popen(
+                    ["/bin/sh", "-c", LAUNCHER, "datalab-launcher", *command],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(info_write,),
+                    start_new_session=True, close_fds=True,
+                    env={"PATH": "/usr/bin:/bin", "DATALABS_CGROUP_PROCS": procs,
+                         "DATALABS_EXIT_FILE": str(run_dir / "exit_code")},
+                )
+            os.close(info_write)
+            info_write = -1
+            return launcher, self._read_child_pid(info_read, launcher)
+        finally:
+            os.close(info_read)
+            if info_write >= 0:
+                os.close(info_write)
 
     def _cgroup(self, spec: LaunchSpec) -> Cgroup | None:
         if self.cgroups is None:
@@ -276,6 +268,26 @@ class LocalBackend(BackendBase):
             isolation="bubblewrap: own user, PID, IPC, UTS and network namespaces; read-only system; "
                       "only the launch's mounts",
             details={"cpu_and_memory_limits": limits, "bwrap": bwrap_binary() or "missing"},
+        )
+
+
+def _check_tools() -> None:
+    if bwrap_binary() is None:
+        raise BackendError("the sandbox tool bwrap is not installed (Debian package bubblewrap)")
+    for tool, package in (("socat", "socat"), ("nsenter", "util-linux")):
+        if shutil.which(tool) is None:
+            raise BackendError(f"{tool} is not installed on the server (Debian package {package})")
+
+
+def _start_bridge(run_dir: Path, socket_path: Path, child_pid: int, port: int, procs: str) -> subprocess.Popen:
+    """socat in the sandbox's network namespace, listening on a socket in the host's file system."""
+    with open(run_dir / "bridge.log", "ab") as bridge_log:  # "connection refused" until the app listens
+        return subprocess.Popen(
+            ["/bin/sh", "-c", BRIDGE, "datalab-bridge", "nsenter", f"--net=/proc/{child_pid}/ns/net", "--",
+             "socat", "-b", "262144", f"UNIX-LISTEN:{socket_path},fork,mode=600,unlink-early,backlog=128",
+             f"TCP:127.0.0.1:{port},nodelay"],
+            stdin=subprocess.DEVNULL, stdout=bridge_log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "DATALABS_CGROUP_PROCS": procs},
         )
 
 

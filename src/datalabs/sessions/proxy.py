@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 
 import websockets
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.responses import RedirectResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -136,7 +137,7 @@ class SessionProxy:
         known = self.cache.credentials.get(key)
         if known is not None and now - known[1] < CREDENTIAL_CACHE_SECONDS:
             return known[0]
-        user_id = self._look_up_user(authorization.decode("latin-1"), _cookies(cookie.decode("latin-1")))
+        user_id = self._look_up_user(authorization.decode("latin-1"), cookie_parser(cookie.decode("latin-1")))
         if len(self.cache.credentials) > 10_000:
             self.cache.credentials.clear()
         self.cache.credentials[key] = (user_id, now)
@@ -210,25 +211,7 @@ class SessionProxy:
         query = scope.get("query_string", b"")
         if query:
             target += "?" + query.decode("latin-1")
-        forwarded, has_length, chunked = [], False, False
-        for name, value in scope["headers"]:
-            lower = name.lower()
-            if lower == b"content-length":
-                has_length = True
-            elif lower == b"transfer-encoding":
-                chunked = True
-                continue
-            elif lower == b"cookie":
-                kept = _platform_cookies_removed(value.decode("latin-1"))
-                if kept:
-                    forwarded.append((b"cookie", kept.encode("latin-1")))
-                continue
-            elif lower in _NOT_FORWARDED:
-                continue
-            forwarded.append((name, value))
-        if chunked:
-            forwarded.append((b"transfer-encoding", b"chunked"))
-        forwarded.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
+        forwarded, has_length, chunked = _forwarded_headers(scope)
         body = _body(receive) if (has_length or chunked) else None
         try:
             await self._pool(session_id, route).forward(scope["method"], target, forwarded, body, send,
@@ -314,6 +297,30 @@ async def _relay(client: WebSocket, upstream, touch) -> None:
     await upstream.close()
 
 
+def _forwarded_headers(scope) -> tuple[list[tuple[bytes, bytes]], bool, bool]:
+    """The request's headers as the app gets them (no platform credential), and how its body is framed."""
+    forwarded, has_length, chunked = [], False, False
+    for name, value in scope["headers"]:
+        lower = name.lower()
+        if lower == b"content-length":
+            has_length = True
+        elif lower == b"transfer-encoding":
+            chunked = True
+            continue
+        elif lower == b"cookie":
+            kept = _platform_cookies_removed(value.decode("latin-1"))
+            if kept:
+                forwarded.append((b"cookie", kept.encode("latin-1")))
+            continue
+        elif lower in _NOT_FORWARDED:
+            continue
+        forwarded.append((name, value))
+    if chunked:
+        forwarded.append((b"transfer-encoding", b"chunked"))
+    forwarded.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
+    return forwarded, has_length, chunked
+
+
 def _raw_target(scope, session_id: str, strip_prefix: bool) -> str:
     """The path as the client sent it (percent-encoding kept), without our prefix when the app wants that."""
     raw = scope.get("raw_path") or quote(scope["path"]).encode()
@@ -333,15 +340,6 @@ async def _body(receive):
             yield body
         if not message.get("more_body", False):
             return
-
-
-def _cookies(header: str) -> dict:
-    found = {}
-    for part in header.split(";"):
-        name, sep, value = part.strip().partition("=")
-        if sep:
-            found.setdefault(name, value)
-    return found
 
 
 def _same_origin(headers: Headers) -> bool:

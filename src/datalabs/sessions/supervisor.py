@@ -70,10 +70,6 @@ def http_get(address: Address, path: str, timeout: float = 2.0) -> tuple[int, by
         connection.close()
 
 
-def address_of(session: LabSession) -> Address | None:
-    return Address(**session.address) if session.address else None
-
-
 class SessionSupervisor:
     def __init__(self, settings: Settings, session_factory, backend, *, builder=None) -> None:
         self.settings = settings
