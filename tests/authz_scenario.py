@@ -38,6 +38,8 @@ DRAFT_SECRET = "unpublished-draft-abstract-4b7e"
 DRAFT_LOG_SECRET = "draft-build-log-9c1d"  # the build log of the draft's environment
 SESSION_ID = "s_00000000000000a1"  # alice's running session of publab (fake backend)
 SESSION_LOG_SECRET = "alice-session-output-31d7"
+RUN_ID = "r_00000000000000a1"  # alice's completed run of pubpipe
+RUN_LOG_SECRET = "alice-run-output-5c2e"
 PUBLIC_ENV, DRAFT_ENV = "a" * 64, "b" * 64  # the abstract of alice's private draft datalab
 LAB_META = "title: {name}\nalternateName: {name}\nabstract: {abstract}\ndistribution.license: MIT\nversion: 1.0\n"
 
@@ -97,6 +99,56 @@ def _seed_session(settings, session_factory) -> None:
             backend_state={"id": SESSION_ID, "run_dir": str(run_dir), "socket": str(run_dir / "http.sock")},
             address={}, reported={}))
         session.commit()
+
+
+# pipelines
+
+PIPE_DRAFT_SECRET = "unpublished-pipeline-doc-6e0b"  # the doc of alice's private draft pipeline
+
+
+def pipeline_cwl(name: str, doc: str = "A pipeline step.") -> str:
+    """A small CWL tool (for the pipeline rows of the matrix)."""
+    return (f"cwlVersion: v1.2\nclass: CommandLineTool\nid: {name}\ndoc: {doc}\nbaseCommand: echo\n"
+            "inputs:\n  message: {type: string, inputBinding: {position: 1}}\noutputs: []\n")
+
+
+def _seed_pipelines(settings, session_factory) -> None:
+    """alice (a developer) owns a private draft, a submitted and a published pipeline."""
+    from datalabs.accounts.actor import Actor
+    from datalabs.pipelines.service import PipelineService
+
+    with session_factory() as session:
+        accounts = AccountService(session)
+        alice, mod = Actor.of(accounts.user("alice")), Actor.of(accounts.user("mod"))
+        pipelines = PipelineService(session, settings)
+        for name, doc in (("draftpipe", PIPE_DRAFT_SECRET), ("subpipe", "Awaiting review."), ("pubpipe", "Public.")):
+            pipelines.import_text(alice, pipeline_cwl(name, doc), f"{name}.cwl")
+        pipelines.submit(alice, "subpipe", "1.0")
+        pipelines.submit(alice, "pubpipe", "1.0")
+        published = pipelines.publish(mod, "pubpipe", "1.0")
+        _seed_run(settings, session, accounts.user("alice").id, published)
+
+
+def _seed_run(settings, session, alice_id: int, version) -> None:
+    """alice's completed run of pubpipe: a row, a job, its log, an intermediate output and provenance."""
+    from datalabs.pipelines.models import PipelineJob, PipelineRun
+
+    run_dir = settings.pipeline_runs_dir / RUN_ID
+    (run_dir / "logs").mkdir(parents=True)
+    (run_dir / "driver.log").write_text(RUN_LOG_SECRET + " (engine)\n")
+    (run_dir / "logs" / "pubpipe.log").write_text(RUN_LOG_SECRET + "\n")
+    (run_dir / "cache" / "jobs" / "abc").mkdir(parents=True)
+    (run_dir / "cache" / "jobs" / "abc" / "out.txt").write_text(RUN_LOG_SECRET + " (output)\n")
+    (run_dir / "provenance.crate.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    session.add(PipelineRun(id=RUN_ID, user_id=alice_id, version_id=version.id, pipeline_name="pubpipe",
+                            pipeline_version="1.0", state="completed", inputs={"message": "hi"},
+                            output_path=f"my_workspace/pipelines/{RUN_ID}", jobs_done=1))
+    session.flush()
+    session.add(PipelineJob(run_id=RUN_ID, name="pubpipe", step="pubpipe", state="completed", exit_code=0,
+                            log_path=str(run_dir / "logs" / "pubpipe.log"),
+                            outputs={"out": [{"class": "File", "path": str(run_dir / "cache/jobs/abc/out.txt"),
+                                              "size": 30}]}))
+    session.commit()
 
 
 def expect(default: int, **overrides: int) -> dict[str, int]:
@@ -179,6 +231,7 @@ def world(settings, session_factory, tmp_path) -> World:
                           title=EMBARGO_TITLE)
     _seed_catalogue(settings, session_factory, tmp_path)
     _seed_session(settings, session_factory)
+    _seed_pipelines(settings, session_factory)
     base = settings.workspaces_dir
     for name in USERS.values():
         (base / "users" / name).mkdir(parents=True, exist_ok=True)
@@ -190,7 +243,7 @@ def world(settings, session_factory, tmp_path) -> World:
     new_volume.mkdir()
     readers = set(EMBARGO_READERS)
     world = World(settings, session_factory, tokens,
-                  {"alice_token": str(alice_token), "new_volume_path": str(new_volume), "session": SESSION_ID}, volumes)
+                  {"alice_token": str(alice_token), "new_volume_path": str(new_volume), "session": SESSION_ID, "run": RUN_ID}, volumes)
     world.markers = {
         ALICE_SECRET: {"owner"},
         ASTRO_SECRET: {"member", "team_admin"},
@@ -202,6 +255,8 @@ def world(settings, session_factory, tmp_path) -> World:
         DRAFT_SECRET: {"owner", "moderator", "admin"},
         DRAFT_LOG_SECRET: {"owner", "moderator", "admin"},
         SESSION_LOG_SECRET: {"owner", "admin"},
+        RUN_LOG_SECRET: {"owner", "admin"},
+        PIPE_DRAFT_SECRET: {"owner", "moderator", "admin"},
         str(tmp_path / "volumes"): {"admin"},
     }
     return world

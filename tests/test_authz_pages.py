@@ -48,6 +48,7 @@ from datalabs.api.deps import LOGIN_COOKIE
 from datalabs.app import create_app
 from tests.authz_scenario import (
     EMBARGO_READERS,
+    pipeline_cwl,
     PERSONAS,
     USERS,
     app_endpoints,
@@ -159,6 +160,19 @@ LAB_OFFICIAL = "/datalabs/{name}/official"
 LAB_WITHDRAW = "/datalabs/{name}/withdraw"
 LAUNCH = "/datalabs/{name}/launch"
 SESSION = "/sessions/{session_id}"
+PIPE = "/pipelines/{name}"
+PIPE_IMPORT = "/pipelines/import"
+PIPE_IMPORT_FILE = "/pipelines/import/file"
+PIPE_IMPORT_GIT = "/pipelines/import/git"
+PIPE_IMPORT_TEXT = "/pipelines/import/text"
+PIPE_SUBMIT = "/pipelines/{name}/versions/{version}/submit"
+PIPE_PUBLISH = "/pipelines/{name}/versions/{version}/publish"
+PIPE_REJECT = "/pipelines/{name}/versions/{version}/reject"
+PIPE_RUN = "/pipelines/{name}/run"
+RUN = "/runs/{run_id}"
+RUN_CANCEL = "/runs/{run_id}/cancel"
+RUN_AGAIN = "/runs/{run_id}/rerun"
+NEW_PIPE = {"filename": "matrix.cwl", "text": pipeline_cwl("matrixpipe")}
 RENEW = "/sessions/{session_id}/renew"
 DESTROY = "/sessions/{session_id}/destroy"
 
@@ -187,7 +201,6 @@ PAGE_ROWS = [
     PageRow("GET", "/teams/{name}", "/teams/astro", team_readers(200)),
     PageRow("GET", "/teams/{name}", "/teams/ghost", signed_in(404), note="(no such team)"),
     # capabilities still to come: static descriptions, shown to anyone (even with anonymous_browse off)
-    PageRow("GET", "/pipelines", "/pipelines", everyone(200)),
     PageRow("GET", "/archive", "/archive", everyone(200)),
     PageRow("GET", "/discover", "/discover", everyone(200)),
     # the datalab catalogue: alice (developer) owns draftlab (private), sublab (submitted), publab (published);
@@ -250,6 +263,59 @@ PAGE_ROWS = [
     PageRow("POST", DESTROY, "/sessions/{session}/destroy", session_keepers(303), form={"back": "list"},
             goes_to="/sessions", note="(from My datalabs)"),
     PageRow("POST", DESTROY, "/sessions/{session}/destroy", session_keepers(403), csrf="missing", note="(no CSRF)"),
+    # the pipeline catalogue: alice (developer) owns draftpipe (private), subpipe (submitted), pubpipe
+    # (published); as in the API, published pipelines are shown to anyone (even with anonymous_browse off)
+    PageRow("GET", "/pipelines", "/pipelines", everyone(200)),
+    PageRow("GET", "/pipelines", "/pipelines", everyone(200), anonymous_browse=False, note=OFF),
+    PageRow("GET", "/pipelines", "/pipelines?q=pipe&kind=step&sort=name", everyone(200), note="(search)"),
+    PageRow("GET", PIPE, "/pipelines/pubpipe", everyone(200)),
+    PageRow("GET", PIPE, "/pipelines/draftpipe", lab_reviewers(200)),
+    PageRow("GET", PIPE, "/pipelines/pubpipe?version=9.9", everyone(404), note="(no such version)"),
+    PageRow("GET", PIPE, "/pipelines/ghost", everyone(404), note="(no such pipeline)"),
+    PageRow("GET", PIPE_IMPORT, PIPE_IMPORT, lab_importers(200)),
+    PageRow("POST", PIPE_IMPORT_TEXT, PIPE_IMPORT_TEXT, lab_importers(303), form=NEW_PIPE,
+            goes_to="/pipelines/matrixpipe?version=1.0"),
+    PageRow("POST", PIPE_IMPORT_TEXT, PIPE_IMPORT_TEXT, lab_importers(422), form={"text": "class: Nothing"},
+            note="(invalid CWL)"),
+    PageRow("POST", PIPE_IMPORT_TEXT, PIPE_IMPORT_TEXT, signed_in(403), form=NEW_PIPE, csrf="missing",
+            note="(no CSRF)"),
+    PageRow("POST", PIPE_IMPORT_FILE, PIPE_IMPORT_FILE, lab_importers(422), note="(no file)"),
+    PageRow("POST", PIPE_IMPORT_FILE, PIPE_IMPORT_FILE, signed_in(403), csrf="wrong", note="(wrong CSRF)"),
+    PageRow("POST", PIPE_IMPORT_GIT, PIPE_IMPORT_GIT, lab_importers(422), form={"url": "https://127.0.0.1:9/x.git"}),
+    PageRow("POST", PIPE_SUBMIT, "/pipelines/draftpipe/versions/1.0/submit",
+            expect(404, anonymous=303, owner=303, moderator=403, admin=303),
+            goes_to="/pipelines/draftpipe?version=1.0"),
+    PageRow("POST", PIPE_SUBMIT, "/pipelines/draftpipe/versions/1.0/submit",
+            expect(404, anonymous=303, owner=403, moderator=403, admin=403), csrf="wrong", note="(wrong CSRF)"),
+    PageRow("POST", PIPE_PUBLISH, "/pipelines/subpipe/versions/1.0/publish",
+            expect(404, anonymous=303, owner=403, moderator=303, admin=303), goes_to="/pipelines/subpipe?version=1.0"),
+    PageRow("POST", PIPE_PUBLISH, "/pipelines/pubpipe/versions/1.0/publish",
+            expect(403, anonymous=303, moderator=409, admin=409), note="(published already)"),
+    PageRow("POST", PIPE_REJECT, "/pipelines/subpipe/versions/1.0/reject",
+            expect(404, anonymous=303, owner=403, moderator=303, admin=303), form={"reason": "incomplete"},
+            goes_to="/pipelines/subpipe?version=1.0"),
+    PageRow("POST", PIPE_REJECT, "/pipelines/subpipe/versions/1.0/reject",
+            expect(404, anonymous=303, owner=422, moderator=422, admin=422), note="(no reason)"),
+    # pipeline runs: alice's run {run} of pubpipe (pending); admins may see and cancel it, nobody else
+    PageRow("GET", PIPE_RUN, "/pipelines/pubpipe/run", signed_in(200)),
+    PageRow("GET", PIPE_RUN, "/pipelines/draftpipe/run?version=1.0",
+            expect(404, anonymous=303, owner=200, admin=200), note="(a draft: its developers)"),
+    PageRow("GET", PIPE_RUN, "/pipelines/ghost/run", signed_in(404), note="(no such pipeline)"),
+    PageRow("POST", PIPE_RUN, "/pipelines/pubpipe/run", signed_in(303), form={"input.message": "hi", "cpu": "1"}),
+    PageRow("POST", PIPE_RUN, "/pipelines/pubpipe/run", expect(404, anonymous=303, member=303, team_admin=303),
+            form={"input.message": "hi", "team": "astro"}, note="(to the team's workspace)"),
+    PageRow("POST", PIPE_RUN, "/pipelines/pubpipe/run", signed_in(422), note="(missing input)"),
+    PageRow("POST", PIPE_RUN, "/pipelines/draftpipe/run", signed_in(404), form={"input.message": "hi"},
+            note="(unpublished)"),
+    PageRow("POST", PIPE_RUN, "/pipelines/pubpipe/run", signed_in(403), form={"input.message": "hi"},
+            csrf="missing", note="(no CSRF)"),
+    PageRow("GET", "/runs", "/runs", signed_in(200)),
+    PageRow("GET", RUN, "/runs/{run}", session_keepers(200)),
+    PageRow("GET", RUN, "/runs/r_0000000000000000", signed_in(404), note="(no such run)"),
+    PageRow("POST", RUN_CANCEL, "/runs/{run}/cancel", session_keepers(303), goes_to="/runs/{run}"),
+    PageRow("POST", RUN_CANCEL, "/runs/{run}/cancel", session_keepers(403), csrf="wrong", note="(wrong CSRF)"),
+    PageRow("POST", RUN_AGAIN, "/runs/{run}/rerun", expect(404, anonymous=303, owner=303)),  # admins cancel only
+    PageRow("POST", RUN_AGAIN, "/runs/{run}/rerun", session_keepers(403), csrf="missing", note="(no CSRF)"),
     # FastAPI's OAuth2 redirect page of the Swagger UI (left at its default address, outside /api/)
     # the file browser
     PageRow("GET", "/browse", "/browse", everyone(307), goes_to="/browse/"),
@@ -338,7 +404,21 @@ def page_world(world, monkeypatch):  # noqa: F811 - world is the imported fixtur
     with world.session_factory() as session:
         session.execute(update(User).where(User.name.in_(USERS.values())).values(password_hash=password_hash))
         session.commit()
+    world.values["run"] = _seed_run(world)
     return world
+
+
+def _seed_run(world) -> str:
+    """alice's run of pubpipe, pending (no supervisor runs in the matrix)."""
+    from datalabs.accounts.actor import Actor
+    from datalabs.accounts.service import AccountService
+    from datalabs.pipelines.runs import RunService
+    from datalabs.pipelines.service import PipelineService
+
+    with world.session_factory() as session:
+        alice = Actor.of(AccountService(session).user("alice"))
+        version = PipelineService(session, world.settings).runnable(alice, "pubpipe")
+        return RunService(session, world.settings).launch(alice, version, {"message": "hello"}).id
 
 
 def log_in(http, persona: str) -> str:
@@ -441,7 +521,8 @@ def check(world, app, row: PageRow, persona: str) -> None:
 
 def web_endpoints(app) -> set[tuple[str, str]]:
     """(method, path) of every route of the app that is neither the API nor the static files."""
-    return {(method, path) for method, path in app_endpoints(app, "/") if not path.startswith(("/api/", "/static"))}
+    return {(method, path) for method, path in app_endpoints(app, "/")
+            if not path.startswith(("/api/", "/static", "/ga4gh/"))}  # GA4GH WES is an API (the API matrix)
 
 
 def test_every_web_route_has_a_row(app):

@@ -63,3 +63,19 @@ def test_demo_publishes_the_shipped_example_datalabs(settings, db):
     assert set(shown) == {"aladin", "jupyterlab", "psa-lab", "topcat"}
     assert all(v.state == "published" for v in shown.values())
     assert shown["topcat"].kind == "desktop" and "psa-lab" in report
+
+
+def test_demo_publishes_the_shipped_example_pipelines_as_system_pipelines(settings, db):
+    from datalabs.pipelines.service import PipelineService
+
+    message = seed_demo(db, settings)
+    seed_demo(db, settings)  # a second start leaves them as they are
+    shown = {p.name: (p, v) for p, v in PipelineService(db, settings).catalogue(None)}
+    expected = {"simple", "timestamp", "hello-pipeman", "cdr-demo", "scatter-gather", "pds-quicklook"}
+    assert expected <= set(shown)
+    for name in expected:
+        pipeline, version = shown[name]
+        assert pipeline.official and version.state == "published" and len(pipeline.versions) == 1
+    assert shown["pds-quicklook"][1].environments == ["psa-lab"]
+    assert shown["scatter-gather"][0].kind == "pipeline" and shown["simple"][0].kind == "step"
+    assert "Pipelines in the catalogue:" in message

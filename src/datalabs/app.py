@@ -19,6 +19,10 @@ from datalabs.db import migrate
 from datalabs.db.engine import make_engine, make_session_factory
 from datalabs.errors import DatalabsError
 from datalabs.execution.registry import load_backend
+from datalabs.pipelines.router import router as pipelines_router
+from datalabs.pipelines.run_router import router as runs_router
+from datalabs.pipelines.supervisor import PipelineSupervisor
+from datalabs.pipelines.wes import router as wes_router
 from datalabs.sessions.proxy import SESSION_PATHS, ProxyCache, SessionProxy
 from datalabs.sessions.router import router as sessions_router
 from datalabs.sessions.supervisor import SessionSupervisor
@@ -62,7 +66,9 @@ def create_app(settings: Settings | None = None, *, backend=None) -> FastAPI:
         if settings.build_environments:
             app.state.env_builder.start_pending()  # e.g. the shipped datalabs of `serve --demo`
         app.state.supervisor.start()  # adopts the sessions a previous server left running
+        app.state.pipeline_supervisor.start()  # follows the runs whose drivers kept going
         yield
+        app.state.pipeline_supervisor.shutdown()  # runs go on; the next server follows them again
         app.state.supervisor.shutdown(stop_sessions=settings.stop_sessions_on_shutdown)
         app.state.env_builder.shutdown(wait=False)
         engine.dispose()
@@ -87,6 +93,7 @@ def create_app(settings: Settings | None = None, *, backend=None) -> FastAPI:
     app.state.supervisor = SessionSupervisor(settings, app.state.session_factory, app.state.backend,
                                              builder=app.state.env_builder)
     app.state.supervisor.on_change = app.state.proxy_cache.forget
+    app.state.pipeline_supervisor = PipelineSupervisor(settings, app.state.session_factory)
     app.state.login_throttle = LoginThrottle(settings.login_max_failures, settings.login_lockout_minutes * 60)
 
     install_error_handlers(app, pages.render_error_page)
@@ -94,6 +101,9 @@ def create_app(settings: Settings | None = None, *, backend=None) -> FastAPI:
     app.include_router(accounts_router)
     app.include_router(storage_router)
     app.include_router(catalogue_router)
+    app.include_router(pipelines_router)
+    app.include_router(runs_router)
+    app.include_router(wes_router)
     app.include_router(sessions_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")

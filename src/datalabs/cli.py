@@ -557,11 +557,14 @@ def docs_command(out: Path) -> None:
 
 def _add_remote_commands() -> None:
     from datalabs.lab_cli import lab
+    from datalabs.pipeline_cli import pipeline
+    from datalabs.pipeline_runs_cli import pipeline_run  # noqa: F401 - adds run, runs, status, logs, cancel
     from datalabs.remote_cli import files, whoami
 
     main.add_command(whoami)
     main.add_command(files)
     main.add_command(lab)
+    main.add_command(pipeline)
 
 
 _add_remote_commands()

@@ -29,6 +29,7 @@ DEMO_TEAM = "rosetta"
 EMBARGOED_PART = "pds3/rosetta_osiris_nac"
 CHECKOUT_SHARED = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "pds"
 EXAMPLE_DATALABS = Path(__file__).resolve().parents[2] / "examples" / "datalabs"
+EXAMPLE_PIPELINES = Path(__file__).resolve().parents[2] / "examples" / "pipelines"
 
 
 def demo_source(settings: Settings) -> Path | None:
@@ -60,6 +61,7 @@ def seed_demo(db: Session, settings: Settings) -> str:
                           mission="Rosetta", instrument="OSIRIS NAC", domain="Space Science")
 
     datalabs = _publish_examples(db, settings)
+    pipelines = _publish_example_pipelines(db, settings)
     lines = ["[bold]Demo content ready.[/bold] Log in at " + settings.base_url + "/login as:"]
     for name, role, password, teams in DEMO_USERS:
         team_note = ", ".join(f"{t}{' admin' if a else ''}" for t, a in teams.items()) or "no team"
@@ -67,6 +69,8 @@ def seed_demo(db: Session, settings: Settings) -> str:
     lines.append("Volumes: pds-samples (public), rosetta-osiris (embargoed; team rosetta only).")
     if datalabs:
         lines.append(f"Datalabs in the catalogue: {', '.join(datalabs)}.")
+    if pipelines:
+        lines.append(f"Pipelines in the catalogue: {', '.join(pipelines)}.")
     return "\n".join(lines)
 
 
@@ -125,5 +129,26 @@ def _publish_examples(db: Session, settings: Settings) -> list[str]:
             catalogue.import_folder(admin, folder)
             catalogue.submit(admin, name, package.version)
             catalogue.publish(admin, name, package.version)
+        names.append(name)
+    return names
+
+
+def _publish_example_pipelines(db: Session, settings: Settings) -> list[str]:
+    """Import and publish the shipped example pipelines as system pipelines (once)."""
+    from datalabs.accounts.actor import Actor
+    from datalabs.pipelines.service import PipelineService
+
+    if not EXAMPLE_PIPELINES.is_dir():
+        return []
+    admin = Actor.of(AccountService(db).user("admin"))
+    service = PipelineService(db, settings)
+    names = []
+    for folder in sorted(p for p in EXAMPLE_PIPELINES.iterdir() if (p / "datalabs-pipeline.yml").is_file()):
+        name = folder.name
+        existing = service.entry(name)
+        if existing is None or not existing.versions:
+            imported = service.import_folder(admin, folder, official=True)
+            service.submit(admin, imported.pipeline.name, imported.version)
+            service.publish(admin, imported.pipeline.name, imported.version)
         names.append(name)
     return names

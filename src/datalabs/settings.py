@@ -146,7 +146,34 @@ class Settings(BaseSettings):
         "running and are adopted again when the server starts.",
     )
 
-    @field_validator("user_quota", "team_quota", "session_memory_max", mode="before")
+    pipeline_cpu_quota: float = Field(
+        0,
+        description="CPUs one user's pipeline steps may use at the same time; a scatter runs at most this many "
+        "one-CPU steps at once. 0 means all the cores of this machine.",
+    )
+    pipeline_runs_per_user: int = Field(
+        1,
+        description="How many pipeline runs of one user go at the same time; later runs wait, queued. With the "
+        "default of 1 a user's steps never use more than `pipeline_cpu_quota` CPUs together.",
+    )
+    pipeline_step_memory_max: int = Field(
+        8 * 1024**3,
+        description="Most memory one pipeline step may ask for (CWL `ResourceRequirement.ramMin`), in bytes or "
+        "with a unit (`8G`). Each step is held to what it asks for (256 MiB when it does not say).",
+    )
+    pipeline_resume_attempts: int = Field(
+        2,
+        description="How many times a run whose driver process ended unexpectedly (a crash, a reboot) is "
+        "resumed; jobs already done are reused from the run's cache. Then the run fails with the reason.",
+    )
+    pipeline_provenance: bool = Field(
+        False,
+        description="Record CWL provenance for every run, offered as a Workflow Run RO-Crate (zip). Off by "
+        "default because it checksums every file and slows small steps down; a run can ask for it "
+        "(`provenance: true`, the checkbox on the run form).",
+    )
+
+    @field_validator("user_quota", "team_quota", "session_memory_max", "pipeline_step_memory_max", mode="before")
     @classmethod
     def _parse_size(cls, value: Any) -> int:
         return parse_size(value)
@@ -184,6 +211,10 @@ class Settings(BaseSettings):
     @property
     def sessions_dir(self) -> Path:
         return self.data_dir / "sessions"
+
+    @property
+    def pipeline_runs_dir(self) -> Path:
+        return self.data_dir / "pipelines" / "runs"
 
     @property
     def homes_dir(self) -> Path:

@@ -1,6 +1,6 @@
-"""The one state machine of sessions (and, later, pipeline runs).
+"""The one state machine of sessions, pipeline runs and their jobs.
 
-Every change of a session's state goes through :func:`transition`: the enum, the table of
+Every change of a session's or run's state goes through :func:`transition`: the enum, the table of
 allowed moves and the terminal states are here and nowhere else. Backends only report what
 they observe; the session supervisor decides, and every failure carries its reason.
 """
@@ -20,11 +20,12 @@ class RunState(enum.StrEnum):
     STARTING = "starting"  # processes started, not answering yet
     RUNNING = "running"  # answering through the proxy
     STOPPING = "stopping"  # asked to stop, processes still being ended
-    STOPPED = "stopped"  # ended normally (destroyed, expired, idle, or finished by itself)
+    STOPPED = "stopped"  # ended normally (destroyed, expired, idle, finished by itself; a run: cancelled)
+    COMPLETED = "completed"  # a run or job that did all its work successfully (sessions never use it)
     FAILED = "failed"  # ended abnormally; ``reason`` says why
 
 
-TERMINAL = frozenset({RunState.STOPPED, RunState.FAILED})
+TERMINAL = frozenset({RunState.STOPPED, RunState.FAILED, RunState.COMPLETED})
 ACTIVE = frozenset(RunState) - TERMINAL
 
 ALLOWED: dict[RunState, frozenset[RunState]] = {
@@ -32,9 +33,10 @@ ALLOWED: dict[RunState, frozenset[RunState]] = {
                                  RunState.FAILED}),
     RunState.BUILDING: frozenset({RunState.STARTING, RunState.STOPPING, RunState.STOPPED, RunState.FAILED}),
     RunState.STARTING: frozenset({RunState.RUNNING, RunState.STOPPING, RunState.STOPPED, RunState.FAILED}),
-    RunState.RUNNING: frozenset({RunState.STOPPING, RunState.STOPPED, RunState.FAILED}),
+    RunState.RUNNING: frozenset({RunState.STOPPING, RunState.STOPPED, RunState.FAILED, RunState.COMPLETED}),
     RunState.STOPPING: frozenset({RunState.STOPPED, RunState.FAILED}),
     RunState.STOPPED: frozenset(),
+    RunState.COMPLETED: frozenset(),
     RunState.FAILED: frozenset(),
 }
 

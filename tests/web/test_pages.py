@@ -9,7 +9,7 @@ import pytest
 from tests.web.conftest import log_in
 
 PAGES = ["/", "/volumes", "/browse/", "/browse/my_workspace", "/browse/data", "/account", "/teams",
-         "/datalabs", "/pipelines", "/archive", "/discover"]
+         "/datalabs", "/pipelines", "/runs", "/archive", "/discover"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -60,8 +60,7 @@ def test_navigation_marks_the_current_page(web, make_user):
 def test_coming_pages_explain_without_fake_data(web, make_user):
     make_user("alice")
     http = web("alice")
-    for path, word in [("/pipelines", "CWL"), ("/archive", "TAP"),
-                       ("/discover", "JSON-LD")]:
+    for path, word in [("/archive", "TAP"), ("/discover", "JSON-LD")]:
         page = http.get(path)
         assert page.status_code == 200 and word in page.text and "Coming soon" in page.text
 
@@ -69,7 +68,8 @@ def test_coming_pages_explain_without_fake_data(web, make_user):
 def test_every_input_has_a_label(web, make_user, make_volume):
     make_user("root", role="admin", teams={"rosetta": True})
     http = web("root")
-    for path in ["/account", "/teams", "/teams/rosetta", "/browse/my_workspace", "/login"]:
+    for path in ["/account", "/teams", "/teams/rosetta", "/browse/my_workspace", "/login", "/pipelines",
+                 "/pipelines/import"]:
         html = http.get(path).text
         for tag in re.findall(r"<input\b[^>]*>", html):
             if 'type="hidden"' in tag:

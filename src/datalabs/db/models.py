@@ -3,7 +3,8 @@
 from datalabs.accounts.models import ApiToken, LoginSession, Team, TeamMembership, User
 from datalabs.catalogue.models import Datalab, DatalabVersion, Environment
 from datalabs.db.base import Base
+from datalabs.pipelines.models import Pipeline, PipelineJob, PipelineRun, PipelineRunEvent, PipelineVersion
 from datalabs.sessions.models import LabSession, LabSessionEvent
 from datalabs.storage.models import Dataset, DatasetTeam
 
-__all__ = ["ApiToken", "Base", "Datalab", "DatalabVersion", "Environment", "Dataset", "DatasetTeam", "LabSession", "LabSessionEvent", "LoginSession", "Team", "TeamMembership", "User"]
+__all__ = ["ApiToken", "Base", "Datalab", "DatalabVersion", "Environment", "Dataset", "DatasetTeam", "LabSession", "LabSessionEvent", "LoginSession", "Pipeline", "PipelineJob", "PipelineRun", "PipelineRunEvent", "PipelineVersion", "Team", "TeamMembership", "User"]

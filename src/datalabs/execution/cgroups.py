@@ -161,5 +161,14 @@ class CgroupDriver:
             _write(cpu_dir / "cpu.cfs_quota_us", str(quota))
         return group
 
+    def find(self, prefix: str) -> list[Cgroup]:
+        """Every cgroup of ours whose name starts with ``prefix`` (e.g. the steps of one pipeline run)."""
+        base = self.root / GROUP if self.version == 2 else self.root / "memory" / GROUP
+        try:
+            names = [entry.name for entry in base.iterdir() if entry.is_dir() and entry.name.startswith(prefix)]
+        except FileNotFoundError:
+            return []
+        return [self.path_of(name) for name in sorted(names)]
+
     def describe(self) -> str:
         return f"cgroup v{self.version} at {self.root}"

@@ -11,14 +11,12 @@ The layout inside every datalab (ESA's, plus our workspaces under the names of t
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from datalabs.catalogue.models import DatalabVersion
 from datalabs.execution.contract import LaunchSpec, Mount
-from datalabs.execution.sandbox import HELPERS_TARGET
+from datalabs.execution.sandbox import HELPERS_TARGET, python_prefixes
 from datalabs.sessions.models import LabSession
 from datalabs.settings import Settings
 
@@ -76,12 +74,6 @@ def command_for(session: LabSession, version: DatalabVersion, env_path: str | No
     if env_path is None:
         raise ValueError("a JupyterLab datalab needs an environment")
     return jupyterlab_command(f"{env_path}/bin", base_url)
-
-
-def python_prefixes() -> tuple[str, ...]:
-    """The interpreter environments are made from (a venv links to it); /usr is mounted anyway."""
-    prefix = os.path.realpath(sys.base_prefix)
-    return () if prefix.startswith("/usr") else (prefix,)
 
 
 def build_spec(session: LabSession, version: DatalabVersion, settings: Settings, *, env_path: str | None,

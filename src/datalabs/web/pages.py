@@ -24,6 +24,7 @@ NAV = [
     ("Datalabs", "/datalabs"),
     ("My datalabs", "/sessions"),
     ("Pipelines", "/pipelines"),
+    ("Runs", "/runs"),
     ("Archive", "/archive"),
     ("Discover", "/discover"),
 ]

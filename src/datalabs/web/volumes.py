@@ -53,15 +53,6 @@ def volumes_page(request: Request, caller: PageCaller, db: DbSession):
 # -- capabilities that later work fills in -------------------------------------------------
 
 COMING = {
-    "pipelines": (
-        "Pipelines",
-        "Batch processing with CWL workflows.",
-        [
-            "A catalogue of processing steps and pipelines written in CWL v1.2.",
-            "Run one on files of your workspaces and the archive volumes; the results land in your workspace.",
-            "Follow your runs: state, step by step logs, outputs.",
-        ],
-    ),
     "archive": (
         "Archive",
         "The metadata of every PDS3 and PDS4 product in the archive volumes.",
