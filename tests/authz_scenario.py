@@ -112,17 +112,38 @@ def pipeline_cwl(name: str, doc: str = "A pipeline step.") -> str:
             "inputs:\n  message: {type: string, inputBinding: {position: 1}}\noutputs: []\n")
 
 
+_LOADED_CWL: dict = {}
+
+
+def _load_once(load_file):
+    """cwltool's loader, remembered by document text: every scenario imports the same three tools."""
+    import copy
+
+    def load(path, **kwargs):
+        key = (Path(path).name, Path(path).read_text())
+        if key not in _LOADED_CWL:
+            _LOADED_CWL[key] = load_file(path, **kwargs)
+        return copy.deepcopy(_LOADED_CWL[key])
+
+    return load
+
+
 def _seed_pipelines(settings, session_factory) -> None:
     """alice (a developer) owns a private draft, a submitted and a published pipeline."""
+    from unittest import mock
+
     from datalabs.accounts.actor import Actor
+    from datalabs.pipelines import cwl
     from datalabs.pipelines.service import PipelineService
 
     with session_factory() as session:
         accounts = AccountService(session)
         alice, mod = Actor.of(accounts.user("alice")), Actor.of(accounts.user("mod"))
         pipelines = PipelineService(session, settings)
-        for name, doc in (("draftpipe", PIPE_DRAFT_SECRET), ("subpipe", "Awaiting review."), ("pubpipe", "Public.")):
-            pipelines.import_text(alice, pipeline_cwl(name, doc), f"{name}.cwl")
+        with mock.patch.object(cwl, "load_file", _load_once(cwl.load_file)):
+            for name, doc in (("draftpipe", PIPE_DRAFT_SECRET), ("subpipe", "Awaiting review."),
+                              ("pubpipe", "Public.")):
+                pipelines.import_text(alice, pipeline_cwl(name, doc), f"{name}.cwl")
         pipelines.submit(alice, "subpipe", "1.0")
         pipelines.submit(alice, "pubpipe", "1.0")
         published = pipelines.publish(mod, "pubpipe", "1.0")
