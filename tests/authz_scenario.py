@@ -40,6 +40,9 @@ SESSION_ID = "s_00000000000000a1"  # alice's running session of publab (fake bac
 SESSION_LOG_SECRET = "alice-session-output-31d7"
 RUN_ID = "r_00000000000000a1"  # alice's completed run of pubpipe
 RUN_LOG_SECRET = "alice-run-output-5c2e"
+EMBARGO_PRODUCT = "EMBARGOED_PRODUCT_6d0b"  # the identifier of the embargoed volume's product
+TAP_JOB_DONE, TAP_JOB_PENDING = "j0000000000000000000000a1", "j0000000000000000000000a2"  # alice's TAP jobs
+TAP_RESULT_SECRET = "alice-tap-result-8e4f"
 PUBLIC_ENV, DRAFT_ENV = "a" * 64, "b" * 64  # the abstract of alice's private draft datalab
 LAB_META = "title: {name}\nalternateName: {name}\nabstract: {abstract}\ndistribution.license: MIT\nversion: 1.0\n"
 
@@ -172,6 +175,56 @@ def _seed_run(settings, session, alice_id: int, version) -> None:
     session.commit()
 
 
+def _seed_archive(session_factory) -> dict[str, str]:
+    """One indexed product on each volume (the embargoed one's identifier is a secret), a finished scan of
+    each, an attribute catalogue, a mapped table and an index; returns the scans' ids for the rows."""
+    from datalabs.archive.models import (ArchiveAttribute, ArchiveIndex, ArchiveLabelProblem, ArchiveProduct,
+                                         ArchiveScan, ArchiveTable)
+    from datalabs.storage.models import Dataset
+
+    ids = {}
+    with session_factory() as session:
+        for volume, identifier in (("pubvol", "PUBLIC_PRODUCT_0001"), ("embvol", EMBARGO_PRODUCT)):
+            dataset = session.query(Dataset).filter_by(name=volume).one()
+            session.add(ArchiveProduct(dataset_id=dataset.id, label_path=f"{identifier}.LBL", label_format="PDS3",
+                                       identifier=identifier, datalabs_path=f"/media/data/{volume}/{identifier}.LBL",
+                                       attributes={"PRODUCT_ID": identifier, "TARGET_NAME": "MARS"}))
+            session.add(ArchiveAttribute(dataset_id=dataset.id, name="TARGET_NAME", datatype="str", count=1))
+            session.add(ArchiveLabelProblem(dataset_id=dataset.id, path=f"{identifier}_BROKEN.LBL", reason="no END"))
+            scan = ArchiveScan(dataset_id=dataset.id, state="completed", indexed=1)
+            session.add(scan)
+            session.flush()
+            ids[f"{volume}_scan"] = str(scan.id)
+        session.add(ArchiveTable(name="seeded", mapping="tables: []", spec={
+            "name": "seeded", "description": "", "match": {}, "where": "",
+            "columns": [{"name": "target", "kind": "attribute", "source": "TARGET_NAME", "index": None,
+                         "datatype": "str", "unit": "", "description": "", "ucd": ""}]}))
+        session.add(ArchiveIndex(attribute="PRODUCT_ID", index_name="ix_attr_seeded_for_the_matrix"))
+        session.commit()
+    return ids
+
+
+def _seed_tap_jobs(settings, session_factory) -> dict[str, str]:
+    """alice's completed TAP job (its result holds a secret) and her pending one."""
+    from datalabs.accounts.service import AccountService
+    from datalabs.tap import uws
+    from datalabs.tap.models import TapJob
+
+    with session_factory() as session:
+        alice = AccountService(session).user("alice")
+        query = "SELECT TOP 1 identifier FROM archive.products"
+        done = TapJob(id=TAP_JOB_DONE, owner_id=alice.id, phase="COMPLETED", query=query, result_rows=1,
+                      parameters={"LANG": "ADQL", "QUERY": query}, result_format="text/csv")
+        pending = TapJob(id=TAP_JOB_PENDING, owner_id=alice.id, phase="PENDING", query=query,
+                         parameters={"LANG": "ADQL", "QUERY": query})
+        session.add_all([done, pending])
+        session.commit()
+        result = uws.result_path(settings, done)
+        result.parent.mkdir(parents=True, exist_ok=True)
+        result.write_text(f"identifier\n{TAP_RESULT_SECRET}\n")
+    return {"tapjob": TAP_JOB_DONE, "tappending": TAP_JOB_PENDING}
+
+
 def expect(default: int, **overrides: int) -> dict[str, int]:
     """The status each persona must get: ``default``, except the personas named."""
     unknown = set(overrides) - set(PERSONAS)
@@ -221,7 +274,8 @@ def db_snapshot(world: World) -> dict[str, list]:
     with world.session_factory() as session:
         for table in Base.metadata.sorted_tables:
             columns = [c.name for c in table.columns if c.name != "last_used_at"]
-            rows = session.execute(text(f"SELECT {', '.join(columns)} FROM {table.name}")).all()
+            quoted = ", ".join(f'"{name}"' for name in columns)  # "column", "line": reserved words on PostgreSQL
+            rows = session.execute(text(f"SELECT {quoted} FROM {table.name}")).all()
             dump[table.name] = sorted(repr(tuple(row)) for row in rows)
     return dump
 
@@ -253,6 +307,7 @@ def world(settings, session_factory, tmp_path) -> World:
     _seed_catalogue(settings, session_factory, tmp_path)
     _seed_session(settings, session_factory)
     _seed_pipelines(settings, session_factory)
+    scans = _seed_archive(session_factory) | _seed_tap_jobs(settings, session_factory)
     base = settings.workspaces_dir
     for name in USERS.values():
         (base / "users" / name).mkdir(parents=True, exist_ok=True)
@@ -264,12 +319,14 @@ def world(settings, session_factory, tmp_path) -> World:
     new_volume.mkdir()
     readers = set(EMBARGO_READERS)
     world = World(settings, session_factory, tokens,
-                  {"alice_token": str(alice_token), "new_volume_path": str(new_volume), "session": SESSION_ID, "run": RUN_ID}, volumes)
+                  {"alice_token": str(alice_token), "new_volume_path": str(new_volume), "session": SESSION_ID, "run": RUN_ID, **scans}, volumes)
     world.markers = {
         ALICE_SECRET: {"owner"},
         ASTRO_SECRET: {"member", "team_admin"},
         EMBARGO_SECRET: readers,
         EMBARGO_TITLE: readers,
+        EMBARGO_PRODUCT: readers,
+        TAP_RESULT_SECRET: {"owner"},
         "embvol": readers,
         "astro": readers,
         alice_prefix: {"owner"},

@@ -2,8 +2,8 @@
 
 The database is SQLite unless ``DATALABS_TEST_DATABASE_URL`` names a PostgreSQL database
 (``scripts/test`` runs the suite on both). On SQLite each test gets a copy of a migrated
-template file; on PostgreSQL the schema is migrated once and the tables are emptied after
-each test.
+template file; on PostgreSQL the schema is migrated once and the tables are emptied (and their sequences
+reset) after each test.
 
 Fixtures:
 - ``settings``: Settings on a fresh temporary data dir (and the test database); datalab environments
@@ -81,17 +81,20 @@ def settings(tmp_path, _sqlite_template, _postgres_migrated, monkeypatch) -> Set
     data_dir.mkdir()
     if PG_URL:
         result = Settings(data_dir=data_dir, database_url=PG_URL, secret_key="test-secret", build_environments=False,
-                          backend="fake")
+                          backend="fake", pipeline_warm_launcher=False)
     else:
         shutil.copy(_sqlite_template, data_dir / "datalabs.sqlite3")
         result = Settings(data_dir=data_dir, secret_key="test-secret", build_environments=False,
-                          backend="fake")
+                          backend="fake", pipeline_warm_launcher=False)
     yield result
     if PG_URL:
         engine = make_engine(result)
-        with engine.begin() as connection:
-            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        with engine.begin() as connection:  # DELETE and reset the sequences: ten times faster than TRUNCATE
+            for table in reversed(Base.metadata.sorted_tables):  # children first (foreign keys)
+                connection.execute(table.delete())
+            connection.execute(text("SELECT setval(c.oid, 1, false) FROM pg_class c "
+                                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                    "WHERE c.relkind = 'S' AND n.nspname = 'public'"))
         engine.dispose()
 
 

@@ -80,6 +80,11 @@ def session_keepers(status):
     return expect(404, anonymous=401, owner=status, admin=status)
 
 
+def tap_job_owner(status):
+    """alice's TAP job: hers only (UWS jobs are private; admins get 404 too)."""
+    return expect(404, owner=status)
+
+
 def embargo_readers(status, others=404, anonymous=404):
     return expect(others, anonymous=anonymous, member=status, team_admin=status, admin=status)
 
@@ -106,6 +111,8 @@ CONTENT = "/api/v1/content/{path:path}"
 PIPES = "/api/v1/pipelines"
 PIPE = PIPES + "/{name}"
 PIPE_VERSION = PIPE + "/versions/{version}"
+ARCHIVE = "/api/v1/archive"
+TAP_JOB = "/tap/async/{job_id}"
 
 API_ROWS = [
     # documentation
@@ -235,6 +242,70 @@ API_ROWS = [
         expect(404, anonymous=401), note="(not an output)"),
     Row("POST", "/api/v1/runs/{run_id}/cancel", "/api/v1/runs/{run}/cancel", session_keepers(200)),
     Row("POST", "/api/v1/runs/{run_id}/rerun", "/api/v1/runs/{run}/rerun", expect(404, anonymous=401, owner=201)),
+    # archive metadata: one product on each volume (the embargoed one only for its readers); admins scan,
+    # define mapped tables and make indexes
+    Row("GET", "/api/v1/archive/volumes", "/api/v1/archive/volumes", everyone(200)),
+    Row("POST", ARCHIVE + "/volumes/{volume}/scans", ARCHIVE + "/volumes/pubvol/scans", admins_only(202)),
+    Row("POST", ARCHIVE + "/volumes/{volume}/scans", ARCHIVE + "/volumes/embvol/scans", admins_only(202)),
+    Row("GET", ARCHIVE + "/volumes/{volume}/scans/{scan_id}", ARCHIVE + "/volumes/pubvol/scans/{pubvol_scan}",
+        everyone(200)),
+    Row("GET", ARCHIVE + "/volumes/{volume}/scans/{scan_id}", ARCHIVE + "/volumes/embvol/scans/{embvol_scan}",
+        embargo_readers(200)),
+    Row("GET", ARCHIVE + "/volumes/{volume}/attributes", ARCHIVE + "/volumes/pubvol/attributes", everyone(200)),
+    Row("GET", ARCHIVE + "/volumes/{volume}/attributes", ARCHIVE + "/volumes/embvol/attributes",
+        embargo_readers(200)),
+    Row("GET", ARCHIVE + "/volumes/{volume}/problems", ARCHIVE + "/volumes/pubvol/problems", everyone(200)),
+    Row("GET", ARCHIVE + "/volumes/{volume}/problems", ARCHIVE + "/volumes/embvol/problems", embargo_readers(200)),
+    Row("GET", ARCHIVE + "/products", ARCHIVE + "/products?facet-fields=volume,TARGET_NAME", everyone(200)),
+    Row("GET", ARCHIVE + "/products", ARCHIVE + "/products?volume=embvol", embargo_readers(200),
+        note="(embargoed volume)"),
+    Row("GET", ARCHIVE + "/products/{key:path}", ARCHIVE + "/products/PUBLIC_PRODUCT_0001", everyone(200)),
+    Row("GET", ARCHIVE + "/products/{key:path}", ARCHIVE + "/products/EMBARGOED_PRODUCT_6d0b", embargo_readers(200)),
+    Row("GET", ARCHIVE + "/products/{key:path}/quicklook.png", ARCHIVE + "/products/PUBLIC_PRODUCT_0001/quicklook.png",
+        everyone(404), note="(its label is not on disk)"),
+    Row("GET", ARCHIVE + "/products/{key:path}/quicklook.png",
+        ARCHIVE + "/products/EMBARGOED_PRODUCT_6d0b/quicklook.png", everyone(404)),
+    Row("GET", ARCHIVE + "/tables", ARCHIVE + "/tables", everyone(200)),
+    Row("PUT", ARCHIVE + "/tables", ARCHIVE + "/tables", admins_only(200),
+        content=b"tables:\n  - name: targets\n    columns: {target: TARGET_NAME}\n"),
+    Row("DELETE", ARCHIVE + "/tables/{name}", ARCHIVE + "/tables/seeded", admins_only(204)),
+    Row("GET", ARCHIVE + "/indexes", ARCHIVE + "/indexes", everyone(200)),
+    Row("POST", ARCHIVE + "/indexes", ARCHIVE + "/indexes", admins_only(201), json={"attribute": "TARGET_NAME"}),
+    Row("DELETE", ARCHIVE + "/indexes/{attribute:path}", ARCHIVE + "/indexes/PRODUCT_ID", admins_only(204)),
+    # IVOA TAP: queries see what the caller may read (the embargoed product, table and volume name only for
+    # its readers); alice's jobs {tapjob} (completed) and {tappending} are hers alone, admins included
+    Row("GET", "/tap/sync", "/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY=SELECT%20identifier%20FROM%20archive.products",
+        everyone(200)),
+    Row("POST", "/tap/sync", "/tap/sync", everyone(200),
+        files={"LANG": (None, "ADQL"), "QUERY": (None, "SELECT * FROM TAP_SCHEMA.tables")}),
+    Row("GET", "/tap/capabilities", "/tap/capabilities", everyone(200)),
+    Row("GET", "/tap/availability", "/tap/availability", everyone(200)),
+    Row("GET", "/tap/tables", "/tap/tables", everyone(200)),
+    Row("GET", "/tap/tables/{name}", "/tap/tables/archive.products", everyone(200)),
+    Row("GET", "/tap/tables/{name}", "/tap/tables/volume.embvol", embargo_readers(200)),
+    Row("GET", "/tap/async", "/tap/async", everyone(200)),
+    Row("POST", "/tap/async", "/tap/async", everyone(303),
+        files={"LANG": (None, "ADQL"), "QUERY": (None, "SELECT TOP 1 identifier FROM archive.products")}),
+    Row("GET", TAP_JOB, "/tap/async/{tapjob}", tap_job_owner(200)),
+    Row("POST", TAP_JOB, "/tap/async/{tapjob}", tap_job_owner(303), files={"ACTION": (None, "DELETE")}),
+    Row("DELETE", TAP_JOB, "/tap/async/{tapjob}", tap_job_owner(303)),
+    Row("GET", TAP_JOB + "/phase", "/tap/async/{tapjob}/phase", tap_job_owner(200)),
+    Row("POST", TAP_JOB + "/phase", "/tap/async/{tappending}/phase", tap_job_owner(303),
+        files={"PHASE": (None, "RUN")}),
+    Row("GET", TAP_JOB + "/quote", "/tap/async/{tapjob}/quote", tap_job_owner(200)),
+    Row("GET", TAP_JOB + "/executionduration", "/tap/async/{tapjob}/executionduration", tap_job_owner(200)),
+    Row("POST", TAP_JOB + "/executionduration", "/tap/async/{tappending}/executionduration", tap_job_owner(303),
+        files={"EXECUTIONDURATION": (None, "60")}),
+    Row("GET", TAP_JOB + "/destruction", "/tap/async/{tapjob}/destruction", tap_job_owner(200)),
+    Row("POST", TAP_JOB + "/destruction", "/tap/async/{tappending}/destruction", tap_job_owner(303),
+        files={"DESTRUCTION": (None, "2099-01-01T00:00:00Z")}),
+    Row("GET", TAP_JOB + "/error", "/tap/async/{tapjob}/error", everyone(404), note="(a completed job has none)"),
+    Row("GET", TAP_JOB + "/parameters", "/tap/async/{tapjob}/parameters", tap_job_owner(200)),
+    Row("POST", TAP_JOB + "/parameters", "/tap/async/{tappending}/parameters", tap_job_owner(303),
+        files={"MAXREC": (None, "10")}),
+    Row("GET", TAP_JOB + "/results", "/tap/async/{tapjob}/results", tap_job_owner(200)),
+    Row("GET", TAP_JOB + "/results/result", "/tap/async/{tapjob}/results/result", tap_job_owner(200)),
+    Row("GET", TAP_JOB + "/owner", "/tap/async/{tapjob}/owner", tap_job_owner(200)),
     # GA4GH WES over the same runs: alice's {run}; errors in WES's own shape
     Row("GET", "/ga4gh/wes/v1/service-info", "/ga4gh/wes/v1/service-info", everyone(200)),
     Row("POST", "/ga4gh/wes/v1/runs", "/ga4gh/wes/v1/runs", logged_in(200),
@@ -378,7 +449,7 @@ def _filled_json(value, scene):
 # -- coverage ----------------------------------------------------------------------------------
 
 def test_every_api_route_has_a_row(app):
-    declared = app_endpoints(app, "/api/") | app_endpoints(app, "/ga4gh/")
+    declared = app_endpoints(app, "/api/") | app_endpoints(app, "/ga4gh/") | app_endpoints(app, "/tap/")
     covered = {(row.method, row.route) for row in ROWS}
     missing = sorted(declared - covered)
     assert not missing, f"routes without a row in the authorization matrix: {missing}"

@@ -173,6 +173,9 @@ RUN = "/runs/{run_id}"
 RUN_CANCEL = "/runs/{run_id}/cancel"
 RUN_AGAIN = "/runs/{run_id}/rerun"
 NEW_PIPE = {"filename": "matrix.cwl", "text": pipeline_cwl("matrixpipe")}
+ARCHIVE_PROBLEMS = "/archive/volumes/{name}/problems"
+ARCHIVE_PRODUCT = "/archive/products/{key:path}"
+ARCHIVE_SCAN = "/archive/volumes/{name}/scan"
 RENEW = "/sessions/{session_id}/renew"
 DESTROY = "/sessions/{session_id}/destroy"
 
@@ -201,8 +204,27 @@ PAGE_ROWS = [
     PageRow("GET", "/teams/{name}", "/teams/astro", team_readers(200)),
     PageRow("GET", "/teams/{name}", "/teams/ghost", signed_in(404), note="(no such team)"),
     # capabilities still to come: static descriptions, shown to anyone (even with anonymous_browse off)
-    PageRow("GET", "/archive", "/archive", everyone(200)),
     PageRow("GET", "/discover", "/discover", everyone(200)),
+    # the archive: volumes (embvol to its readers only), ADQL editor, product search, label problems, products
+    # (one on each volume: the embargoed one's identifier is a marker); scans are started by admins
+    PageRow("GET", "/archive", "/archive", everyone(200)),
+    PageRow("GET", "/archive", "/archive", signed_in(200), anonymous_browse=False, note=OFF),
+    PageRow("GET", "/archive", "/archive?q=(TARGET_NAME%20eq%20%22MARS%22)", everyone(200), note="(search)"),
+    PageRow("GET", "/archive", "/archive?q=(identifier%20eq", everyone(422), note="(invalid search)"),
+    PageRow("GET", ARCHIVE_PROBLEMS, "/archive/volumes/pubvol/problems", everyone(200)),
+    PageRow("GET", ARCHIVE_PROBLEMS, "/archive/volumes/embvol/problems", embargo_readers(200)),
+    PageRow("GET", ARCHIVE_PROBLEMS, "/archive/volumes/ghost/problems", everyone(404), note="(no such volume)"),
+    PageRow("GET", ARCHIVE_PRODUCT, "/archive/products/PUBLIC_PRODUCT_0001", everyone(200)),
+    PageRow("GET", ARCHIVE_PRODUCT, "/archive/products/EMBARGOED_PRODUCT_6d0b", embargo_readers(200)),
+    PageRow("GET", ARCHIVE_PRODUCT, "/archive/products/NO_SUCH_PRODUCT", everyone(404), note="(no such product)"),
+    PageRow("GET", ARCHIVE_PRODUCT, "/archive/products/999999", everyone(404), note="(no such key)"),
+    PageRow("POST", ARCHIVE_SCAN, "/archive/volumes/pubvol/scan", expect(403, anonymous=303, admin=303),
+            goes_to="/archive#volume-pubvol"),
+    PageRow("POST", ARCHIVE_SCAN, "/archive/volumes/ghost/scan", expect(403, anonymous=303, admin=404),
+            note="(no such volume)"),
+    PageRow("POST", ARCHIVE_SCAN, "/archive/volumes/embvol/scan", signed_in(403), csrf="wrong",
+            note="(wrong CSRF)"),
+    PageRow("POST", ARCHIVE_SCAN, "/archive/volumes/pubvol/scan", signed_in(403), csrf="missing", note="(no CSRF)"),
     # the datalab catalogue: alice (developer) owns draftlab (private), sublab (submitted), publab (published);
     # as in the API, the published datalabs are shown to anyone (even with anonymous_browse off)
     PageRow("GET", "/datalabs", "/datalabs", everyone(200)),
@@ -522,7 +544,7 @@ def check(world, app, row: PageRow, persona: str) -> None:
 def web_endpoints(app) -> set[tuple[str, str]]:
     """(method, path) of every route of the app that is neither the API nor the static files."""
     return {(method, path) for method, path in app_endpoints(app, "/")
-            if not path.startswith(("/api/", "/static", "/ga4gh/"))}  # GA4GH WES is an API (the API matrix)
+            if not path.startswith(("/api/", "/static", "/ga4gh/", "/tap/"))}  # WES and TAP are APIs (the API matrix)
 
 
 def test_every_web_route_has_a_row(app):

@@ -79,3 +79,24 @@ def test_demo_publishes_the_shipped_example_pipelines_as_system_pipelines(settin
     assert shown["pds-quicklook"][1].environments == ["psa-lab"]
     assert shown["scatter-gather"][0].kind == "pipeline" and shown["simple"][0].kind == "step"
     assert "Pipelines in the catalogue:" in message
+
+
+def test_demo_indexes_the_volumes_labels_and_defines_the_osiris_table(settings, db, tmp_path):
+    from datalabs.archive.search import ProductSearch, SearchRequest
+
+    settings = settings.model_copy(update={"demo_source": tmp_path / "absent"})  # the synthetic volumes
+    report = seed_demo(db, settings)
+    assert "mapped.osiris" in report
+    search = ProductSearch(db)
+    alice = Actor.of(AccountService(db).user("alice"))
+    carol = Actor.of(AccountService(db).user("carol"))
+    everything = search.search(alice, SearchRequest(limit=100))
+    assert everything["summary"]["hits"] >= 9  # 5 + 1 attached + 3 PDS4 public, 5 embargoed
+    assert search.search(carol, SearchRequest(q='INSTRUMENT_ID eq "OSINAC"', volume="pds-samples",
+                                              limit=100))["summary"]["hits"] == 5
+    osiris_for_carol = search.search(carol, SearchRequest(q="exists PRODUCT_ID", limit=100))
+    assert all(item["volume"] == "pds-samples" for item in osiris_for_carol["data"])
+    seed_demo(db, settings)  # a second start does not scan again
+    from datalabs.archive.models import ArchiveScan
+
+    assert db.query(ArchiveScan).count() == 2

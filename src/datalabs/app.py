@@ -12,6 +12,8 @@ from datalabs import __version__
 from datalabs.accounts.router import router as accounts_router
 from datalabs.accounts.throttle import LoginThrottle
 from datalabs.api.errors import install_error_handlers
+from datalabs.archive.router import router as archive_router
+from datalabs.archive.service import BackgroundScans, fail_interrupted_scans
 from datalabs.api.health import router as health_router
 from datalabs.catalogue.environments import EnvironmentBuilder
 from datalabs.catalogue.router import router as catalogue_router
@@ -29,6 +31,7 @@ from datalabs.sessions.supervisor import SessionSupervisor
 from datalabs.settings import Settings
 from datalabs.storage.files import FileService
 from datalabs.storage.router import router as storage_router
+from datalabs.tap.router import setup_tap
 from datalabs.web import pages
 from datalabs.web.router import router as web_router
 
@@ -62,13 +65,16 @@ def create_app(settings: Settings | None = None, *, backend=None) -> FastAPI:
     async def lifespan(app: FastAPI):
         with app.state.session_factory() as db:
             FileService(db, settings).remove_stale_uploads()
+            fail_interrupted_scans(db)  # a scan cut off by a stop says so; its finished files are kept
         app.state.env_builder.recover()  # builds cut off by a crash are marked failed, never stuck
         if settings.build_environments:
             app.state.env_builder.start_pending()  # e.g. the shipped datalabs of `serve --demo`
         app.state.supervisor.start()  # adopts the sessions a previous server left running
         app.state.pipeline_supervisor.start()  # follows the runs whose drivers kept going
+        app.state.tap_runner.start()  # TAP jobs left queued or executing run again
         yield
         app.state.pipeline_supervisor.shutdown()  # runs go on; the next server follows them again
+        app.state.tap_runner.shutdown()
         app.state.supervisor.shutdown(stop_sessions=settings.stop_sessions_on_shutdown)
         app.state.env_builder.shutdown(wait=False)
         engine.dispose()
@@ -94,6 +100,7 @@ def create_app(settings: Settings | None = None, *, backend=None) -> FastAPI:
                                              builder=app.state.env_builder)
     app.state.supervisor.on_change = app.state.proxy_cache.forget
     app.state.pipeline_supervisor = PipelineSupervisor(settings, app.state.session_factory)
+    app.state.archive_scans = BackgroundScans(app.state.session_factory)
     app.state.login_throttle = LoginThrottle(settings.login_max_failures, settings.login_lockout_minutes * 60)
 
     install_error_handlers(app, pages.render_error_page)
@@ -102,8 +109,10 @@ def create_app(settings: Settings | None = None, *, backend=None) -> FastAPI:
     app.include_router(storage_router)
     app.include_router(catalogue_router)
     app.include_router(pipelines_router)
+    app.include_router(archive_router)
     app.include_router(runs_router)
     app.include_router(wes_router)
+    setup_tap(app)  # /tap: TAP 1.1 (sync, UWS async, VOSI) and its job runner
     app.include_router(sessions_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")

@@ -556,6 +556,7 @@ def docs_command(out: Path) -> None:
 
 
 def _add_remote_commands() -> None:
+    from datalabs.archive_cli import archive
     from datalabs.lab_cli import lab
     from datalabs.pipeline_cli import pipeline
     from datalabs.pipeline_runs_cli import pipeline_run  # noqa: F401 - adds run, runs, status, logs, cancel
@@ -565,6 +566,7 @@ def _add_remote_commands() -> None:
     main.add_command(files)
     main.add_command(lab)
     main.add_command(pipeline)
+    main.add_command(archive)
 
 
 _add_remote_commands()

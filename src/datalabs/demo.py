@@ -30,6 +30,7 @@ EMBARGOED_PART = "pds3/rosetta_osiris_nac"
 CHECKOUT_SHARED = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "pds"
 EXAMPLE_DATALABS = Path(__file__).resolve().parents[2] / "examples" / "datalabs"
 EXAMPLE_PIPELINES = Path(__file__).resolve().parents[2] / "examples" / "pipelines"
+EXAMPLE_ARCHIVE = Path(__file__).resolve().parents[2] / "examples" / "archive"
 
 
 def demo_source(settings: Settings) -> Path | None:
@@ -60,6 +61,7 @@ def seed_demo(db: Session, settings: Settings) -> str:
                           description=f"OSIRIS narrow-angle camera labels, embargoed for one year ({origin}).",
                           mission="Rosetta", instrument="OSIRIS NAC", domain="Space Science")
 
+    tables = _index_demo_volumes(db)
     datalabs = _publish_examples(db, settings)
     pipelines = _publish_example_pipelines(db, settings)
     lines = ["[bold]Demo content ready.[/bold] Log in at " + settings.base_url + "/login as:"]
@@ -67,11 +69,28 @@ def seed_demo(db: Session, settings: Settings) -> str:
         team_note = ", ".join(f"{t}{' admin' if a else ''}" for t, a in teams.items()) or "no team"
         lines.append(f"  {name:<6} password {password:<16} ({role}; {team_note})")
     lines.append("Volumes: pds-samples (public), rosetta-osiris (embargoed; team rosetta only).")
+    lines.append(f"Archive: both volumes' labels indexed; TAP at {settings.base_url}/tap"
+                 + (f"; mapped tables: {', '.join(tables)}." if tables else "."))
     if datalabs:
         lines.append(f"Datalabs in the catalogue: {', '.join(datalabs)}.")
     if pipelines:
         lines.append(f"Pipelines in the catalogue: {', '.join(pipelines)}.")
     return "\n".join(lines)
+
+
+def _index_demo_volumes(db: Session) -> list[str]:
+    """Scan the demo volumes' labels (once) and define the shipped mapped tables (the OSIRIS one)."""
+    from datalabs.archive.service import ArchiveService
+
+    archive = ArchiveService(db)
+    for volume in ("pds-samples", "rosetta-osiris"):
+        dataset = archive.datasets.repo.by_name(volume)
+        if archive.last_scan(dataset.id) is None:
+            archive.run_scan(archive.begin_scan(volume, None))
+    tables = []
+    for mapping in sorted(EXAMPLE_ARCHIVE.glob("*.yml")):
+        tables += [f"mapped.{t.name}" for t in archive.define_tables(mapping.read_text(), None, source=mapping.name)]
+    return tables
 
 
 def _prepare_volumes(settings: Settings) -> tuple[Path, Path, str]:

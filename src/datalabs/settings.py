@@ -166,12 +166,42 @@ class Settings(BaseSettings):
         description="How many times a run whose driver process ended unexpectedly (a crash, a reboot) is "
         "resumed; jobs already done are reused from the run's cache. Then the run fails with the reason.",
     )
+    pipeline_warm_launcher: bool = Field(
+        True,
+        description="Keep a process with cwltool loaded that forks each run's workflow engine (a run starts "
+        "about a second sooner). Off: every run starts a fresh Python process.",
+    )
     pipeline_provenance: bool = Field(
         False,
         description="Record CWL provenance for every run, offered as a Workflow Run RO-Crate (zip). Off by "
         "default because it checksums every file and slows small steps down; a run can ask for it "
         "(`provenance: true`, the checkbox on the run form).",
     )
+
+    tap_default_maxrec: int = Field(
+        100_000,
+        description="Rows a TAP query returns when it gives no MAXREC (more rows are cut off and the result is "
+        "marked OVERFLOW).",
+    )
+    tap_max_maxrec: int = Field(
+        10_000_000, description="The most rows one TAP query may return, whatever MAXREC it asks for."
+    )
+    tap_sync_timeout_seconds: float = Field(
+        60.0, description="Time limit of a synchronous TAP query (`/tap/sync`); longer queries belong in `/tap/async`."
+    )
+    tap_execution_duration_seconds: int = Field(
+        600,
+        description="Time limit of an asynchronous TAP job when it asks for none (UWS `executionDuration`).",
+    )
+    tap_max_execution_duration_seconds: int = Field(
+        3600, description="The longest time limit an asynchronous TAP job may ask for."
+    )
+    tap_job_lifetime_days: float = Field(
+        7.0,
+        description="How long an asynchronous TAP job and its result are kept (UWS `destruction`); expired jobs "
+        "are deleted with their result files.",
+    )
+    tap_job_workers: int = Field(2, description="How many asynchronous TAP jobs run at the same time.")
 
     @field_validator("user_quota", "team_quota", "session_memory_max", "pipeline_step_memory_max", mode="before")
     @classmethod

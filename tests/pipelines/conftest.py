@@ -31,7 +31,9 @@ def publish_pipeline(settings, session_factory, name: str, text: str, *, version
 
 @pytest.fixture
 def pipelines_api(settings):
-    """An in-process client to an app whose pipeline supervisor runs; runs are cancelled afterwards."""
+    """An in-process client to an app whose pipeline supervisor runs (with its warm driver launcher, as in
+    production); runs are cancelled afterwards."""
+    settings.pipeline_warm_launcher = True
     app = create_app(settings)
     app.state.pipeline_supervisor.start()
     with in_process_client(app) as http:

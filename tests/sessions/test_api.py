@@ -55,6 +55,18 @@ def test_no_one_else_passes_the_proxy_not_even_an_admin(api, tiny_lab, people, a
     assert api.get("/api/v1/sessions?everyone=true", headers=auth("bob")).json() == []
 
 
+def test_a_read_only_token_does_not_pass_the_proxy(api, tiny_lab, people, auth, token_for):
+    """Every session holds a read-only token of its user for the platform API: it must not open the user's
+    other datalabs (that would run code in them)."""
+    session = launch(api, auth("alice")).json()
+    wait_for(api, session["id"], auth("alice"))
+    read_only = {"Authorization": f"Bearer {token_for('alice', scopes=['read'])}"}
+    assert api.get(f"/api/v1/sessions/{session['id']}", headers=read_only).status_code == 200  # the API: yes
+    response = api.get(f"/datalabs/{session['id']}/", headers=read_only)
+    assert response.status_code == 404 and "fake datalab" not in response.text
+    assert api.get(f"/datalabs/{session['id']}/", headers=auth("alice")).status_code == 200
+
+
 def test_anonymous_browsers_are_sent_to_log_in(api, tiny_lab, people, auth):
     session = launch(api, auth("alice")).json()
     response = api.get(f"/datalabs/{session['id']}/lab", headers={"Accept": "text/html"})
@@ -248,3 +260,4 @@ def test_launch_options_show_the_limits(api, tiny_lab, people, auth):
     assert options["cpu_max"] == 2 and options["memory_max"] == 1024**3 and options["sessions_allowed"] == 2
     assert options["versions"] == ["1.0"] and options["kind"] == "web"
     assert api.get("/api/v1/datalabs/nope/launch-options", headers=auth("alice")).status_code == 404
+

@@ -60,16 +60,24 @@ def test_navigation_marks_the_current_page(web, make_user):
 def test_coming_pages_explain_without_fake_data(web, make_user):
     make_user("alice")
     http = web("alice")
-    for path, word in [("/archive", "TAP"), ("/discover", "JSON-LD")]:
+    for path, word in [("/discover", "JSON-LD")]:
         page = http.get(path)
         assert page.status_code == 200 and word in page.text and "Coming soon" in page.text
+
+
+def test_the_archive_page_is_real(web, make_user, make_volume):
+    make_user("alice")
+    make_volume("pds-samples", title="PDS samples")
+    page = web("alice").get("/archive")
+    assert page.status_code == 200 and "Coming soon" not in page.text
+    assert "TAP" in page.text and 'id="adql-query"' in page.text and "PDS samples" in page.text
 
 
 def test_every_input_has_a_label(web, make_user, make_volume):
     make_user("root", role="admin", teams={"rosetta": True})
     http = web("root")
     for path in ["/account", "/teams", "/teams/rosetta", "/browse/my_workspace", "/login", "/pipelines",
-                 "/pipelines/import"]:
+                 "/pipelines/import", "/archive"]:
         html = http.get(path).text
         for tag in re.findall(r"<input\b[^>]*>", html):
             if 'type="hidden"' in tag:

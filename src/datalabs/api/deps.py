@@ -25,6 +25,8 @@ from datalabs.settings import Settings
 LOGIN_COOKIE = "datalabs_login"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# POSTs that only read: a TAP query (sync, or an async job of the caller's own); a read-only token may send them
+READING_POSTS = ("/tap/sync", "/tap/async")
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -66,7 +68,9 @@ def get_caller(request: Request, db: DbSession) -> Caller:
         if scheme.lower() != "bearer" or not secret.strip():
             raise NotAuthenticated("send the API token as 'Authorization: Bearer <token>'", code="invalid_token")
         actor = AccountService(db).actor_for_token(secret.strip())
-        needed = "read" if request.method in SAFE_METHODS else "write"
+        reads = request.method in SAFE_METHODS or (request.method == "POST"
+                                                   and request.url.path.rstrip("/") in READING_POSTS)
+        needed = "read" if reads else "write"
         if needed not in actor.scopes:
             raise PermissionDenied(f"this API token lacks the '{needed}' scope", code="insufficient_scope")
         return Caller(actor)

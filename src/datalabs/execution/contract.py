@@ -28,25 +28,8 @@ class Mount:
 
 
 @dataclass(frozen=True)
-class LaunchSpec:
-    """Everything a backend needs to start one session. Paths are host paths."""
-
-    session_id: str
-    user: str
-    command: tuple[str, ...]
-    env: dict[str, str]
-    cpu: float
-    memory: int  # bytes
-    mounts: tuple[Mount, ...]
-    workdir: str
-    run_dir: str  # host folder the backend owns for this session (logs, sockets, control files)
-    port: int  # the port the app listens on inside the workload
-    python_prefixes: tuple[str, ...] = ()  # read-only host trees the environment's Python needs
-
-
-@dataclass(frozen=True)
 class Address:
-    """Where the proxy reaches a workload: a Unix socket on this host, or host and port."""
+    """Where the proxy reaches a workload (or a workload the platform): a Unix socket on this host, or host and port."""
 
     unix_socket: str | None = None
     host: str | None = None
@@ -54,6 +37,28 @@ class Address:
 
     def as_dict(self) -> dict:
         return {"unix_socket": self.unix_socket, "host": self.host, "port": self.port}
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything a backend needs to start one session. Paths are host paths."""
+
+    session_id: str
+    user: str
+    command: tuple[str, ...]
+    env: dict[str, str] = field(repr=False)  # may hold secrets (see ``secret_env``): never in a repr
+    cpu: float
+    memory: int  # bytes
+    mounts: tuple[Mount, ...]
+    workdir: str
+    run_dir: str  # host folder the backend owns for this session (logs, sockets, control files)
+    port: int  # the port the app listens on inside the workload
+    python_prefixes: tuple[str, ...] = ()  # read-only host trees the environment's Python needs
+    # Where the platform's HTTP API listens, as seen from this host: a backend makes it reachable from
+    # inside the workload its own way (local: a Unix socket in the control folder); None: not at all.
+    platform: Address | None = None
+    # Names in ``env`` whose values are secrets (the session's API token): kept off command lines and logs.
+    secret_env: frozenset[str] = frozenset()
 
 
 class Phase(enum.StrEnum):

@@ -10,6 +10,12 @@ The app listens on ``127.0.0.1:<port>`` inside the sandbox's own network namespa
 bridge entered into that namespace (``nsenter --net``) but living in the host's file system
 listens on ``<run_dir>/http.sock``: the proxy connects there. The socket's folder is invisible
 from inside, so a session cannot point the proxy anywhere else.
+
+The other way, a second ``socat`` on the host listens on ``<run_dir>/control/platform.sock``
+(``/run/datalab/platform.sock`` inside) and connects each client to the platform's own HTTP port:
+the only way out of the sandbox, so notebooks call the REST API and TAP as their user (with the
+session's token, ``DATALABS_TOKEN``). Secrets of the environment reach bwrap through ``--args``
+(a pipe), never its command line, which every user of the host may read in ``/proc``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import signal
 import stat
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from datalabs.execution.cgroups import Cgroup, CgroupDriver
@@ -40,6 +47,7 @@ from datalabs.sizes import format_size
 
 LOG_NAME = "session.log"
 SOCKET_NAME = "http.sock"
+PLATFORM_SOCKET_NAME = "platform.sock"  # in the control folder: /run/datalab/platform.sock inside
 STATUS_NAME = "status.json"
 REPORTED_STATES = ("running", "finished", "error")
 MAX_STATUS_BYTES = 4096
@@ -114,22 +122,30 @@ class LocalBackend(BackendBase):
         control = run_dir / "control"
         control.mkdir(parents=True, exist_ok=True)
         (control / STATUS_NAME).unlink(missing_ok=True)
+        (control / PLATFORM_SOCKET_NAME).unlink(missing_ok=True)
         socket_path = run_dir / SOCKET_NAME
         socket_path.unlink(missing_ok=True)
         (run_dir / "exit_code").unlink(missing_ok=True)
         group = self._cgroup(spec)
         procs = " ".join(group.join_files()) if group else ""
+        # before the sandbox, so the socket is there when the datalab's code first looks
+        platform = _start_platform_socket(run_dir, control, spec.platform, procs) if spec.platform else None
         try:
+            if platform is not None:
+                _wait_for_socket(control / PLATFORM_SOCKET_NAME, platform)
             launcher, child_pid = self._start_sandbox(spec, control, procs)
             bridge = _start_bridge(run_dir, socket_path, child_pid, spec.port, procs)
         except BackendError:
+            if platform is not None:
+                _signal_group(platform.pid, signal.SIGKILL)
+                platform.wait(timeout=5)
             if group:
                 group.kill()
                 group.remove()
             raise
         self._children[launcher.pid] = launcher
         self._children[bridge.pid] = bridge
-        return {
+        state = {
             "run_dir": str(run_dir),
             "pid": launcher.pid, "pid_started": process_start_time(launcher.pid),
             "bridge_pid": bridge.pid, "bridge_started": process_start_time(bridge.pid),
@@ -138,18 +154,32 @@ class LocalBackend(BackendBase):
             "cgroup": {"version": group.version, "paths": list(group.paths)} if group else None,
             "memory": spec.memory,
         }
+        if platform is not None:
+            self._children[platform.pid] = platform
+            state.update(platform_pid=platform.pid, platform_started=process_start_time(platform.pid),
+                         platform_socket=str(control / PLATFORM_SOCKET_NAME))
+        return state
 
     def _start_sandbox(self, spec: LaunchSpec, control: Path, procs: str) -> tuple[subprocess.Popen, int]:
         """The launcher shell (joins the cgroup, runs bwrap, records the exit code), and the sandbox's pid."""
         run_dir = Path(spec.run_dir)
         info_read, info_write = os.pipe()
+        args_read = -1
         try:
-            command = bwrap_command(spec, control)
+            secrets = {key: spec.env[key] for key in sorted(spec.secret_env) if key in spec.env}
+            public = replace(spec, env={k: v for k, v in spec.env.items() if k not in secrets})
+            command = bwrap_command(public, control)
+            passed = [info_write]
+            if secrets:
+                args_read = _args_pipe([part for key, value in secrets.items() for part in ("--setenv", key, value)])
+                separator = len(command) - len(spec.command) - 1  # the "--" before the command; after --clearenv
+                command[separator:separator] = ["--args", str(args_read)]
+                passed.append(args_read)
             command[1:1] = ["--info-fd", str(info_write)]
             with open(run_dir / LOG_NAME, "ab") as log:
                 launcher = subprocess.Popen(
                     ["/bin/sh", "-c", LAUNCHER, "datalab-launcher", *command],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=(info_write,),
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=tuple(passed),
                     start_new_session=True, close_fds=True,
                     env={"PATH": "/usr/bin:/bin", "DATALABS_CGROUP_PROCS": procs,
                          "DATALABS_EXIT_FILE": str(run_dir / "exit_code")},
@@ -159,8 +189,9 @@ class LocalBackend(BackendBase):
             return launcher, self._read_child_pid(info_read, launcher)
         finally:
             os.close(info_read)
-            if info_write >= 0:
-                os.close(info_write)
+            for fd in (info_write, args_read):
+                if fd >= 0:
+                    os.close(fd)
 
     def _cgroup(self, spec: LaunchSpec) -> Cgroup | None:
         if self.cgroups is None:
@@ -198,8 +229,8 @@ class LocalBackend(BackendBase):
             self._children.pop(pid, None)
 
     def poll(self, state: dict) -> Observation:
-        self._reap(state.get("pid"))
-        self._reap(state.get("bridge_pid"))
+        for pid, _ in _processes(state):
+            self._reap(pid)
         run_dir = Path(state["run_dir"])
         reported = read_reported(run_dir / "control")
         group = self._group(state)
@@ -226,14 +257,14 @@ class LocalBackend(BackendBase):
 
     def stop(self, state: dict, *, grace: float = 5.0) -> None:
         group = self._group(state)
-        pids = [(state.get("pid"), state.get("pid_started")), (state.get("bridge_pid"), state.get("bridge_started"))]
+        pids = _processes(state)
         for pid, started in pids:
             if _alive(pid, started):
                 _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(_alive(pid, started) for pid, started in pids):
-            self._reap(state.get("pid"))
-            self._reap(state.get("bridge_pid"))
+            for pid, _ in pids:
+                self._reap(pid)
             time.sleep(0.05)
         for pid, started in pids:
             if _alive(pid, started):
@@ -249,13 +280,14 @@ class LocalBackend(BackendBase):
                 except subprocess.TimeoutExpired:  # pragma: no cover - killed above
                     pass
         Path(state["socket"]).unlink(missing_ok=True)
+        if state.get("platform_socket"):
+            Path(state["platform_socket"]).unlink(missing_ok=True)
 
     def pids(self, state: dict) -> list[int]:
         """Every process of the session still alive (tests use it to prove nothing is left)."""
         group = self._group(state)
         found = set(group.pids()) if group and group.exists() else set()
-        for pid, started in ((state.get("pid"), state.get("pid_started")),
-                             (state.get("bridge_pid"), state.get("bridge_started"))):
+        for pid, started in _processes(state):
             if _alive(pid, started):
                 found.add(pid)
         return sorted(found)
@@ -269,6 +301,15 @@ class LocalBackend(BackendBase):
                       "only the launch's mounts",
             details={"cpu_and_memory_limits": limits, "bwrap": bwrap_binary() or "missing"},
         )
+
+
+# (pid, kernel start time) keys of the state: the launcher, the app's bridge, the platform socket (absent
+# from the state of sessions started before it existed)
+PROCESS_KEYS = (("pid", "pid_started"), ("bridge_pid", "bridge_started"), ("platform_pid", "platform_started"))
+
+
+def _processes(state: dict) -> list[tuple[int | None, int | None]]:
+    return [(state.get(pid), state.get(started)) for pid, started in PROCESS_KEYS]
 
 
 def _check_tools() -> None:
@@ -289,6 +330,45 @@ def _start_bridge(run_dir: Path, socket_path: Path, child_pid: int, port: int, p
             stdin=subprocess.DEVNULL, stdout=bridge_log, stderr=subprocess.STDOUT, start_new_session=True,
             env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "DATALABS_CGROUP_PROCS": procs},
         )
+
+
+def _start_platform_socket(run_dir: Path, control: Path, platform: Address, procs: str) -> subprocess.Popen:
+    """socat on the host: ``<control>/platform.sock`` (``/run/datalab/platform.sock`` inside) to the
+    platform's HTTP port. Mode 600 is enough: the session's user is the server's uid outside."""
+    host = platform.host or "127.0.0.1"
+    target = f"TCP6:[{host}]:{platform.port}" if ":" in host else f"TCP4:{host}:{platform.port}"
+    with open(run_dir / "platform.log", "ab") as platform_log:
+        return subprocess.Popen(  # a path relative to its folder: socket paths are limited to 108 bytes
+            ["/bin/sh", "-c", BRIDGE, "datalab-platform-socket",
+             "socat", "-b", "262144", f"UNIX-LISTEN:{PLATFORM_SOCKET_NAME},fork,mode=600,unlink-early,backlog=128",
+             f"{target},nodelay"],
+            cwd=control, stdin=subprocess.DEVNULL, stdout=platform_log, stderr=subprocess.STDOUT,
+            start_new_session=True, env={"PATH": "/usr/bin:/bin", "DATALABS_CGROUP_PROCS": procs},
+        )
+
+
+def _wait_for_socket(path: Path, process: subprocess.Popen, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.is_socket():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise BackendError(f"the platform socket could not be made (see {path.parent.parent / 'platform.log'})")
+        time.sleep(0.002)
+
+
+def _args_pipe(args: list[str]) -> int:
+    """A pipe holding NUL-separated arguments for bwrap's ``--args``; returns its read end."""
+    data = b"".join(arg.encode() + b"\0" for arg in args)
+    read, write = os.pipe()
+    try:
+        if len(data) > 60000:  # a pipe holds 64 KiB: more would block this thread before bwrap reads
+            raise BackendError("the session's secrets are too large")
+        os.write(write, data)
+    except BaseException:
+        os.close(read)
+        raise
+    finally:
+        os.close(write)
+    return read
 
 
 def _memory_reason(state: dict) -> str:

@@ -13,6 +13,7 @@ from datalabs.api.deps import AppSettings, CurrentActor, DbSession
 from datalabs.pipelines import run_schemas as schemas
 from datalabs.pipelines.runs import RunService
 from datalabs.pipelines.service import PipelineService
+from datalabs.storage.download import FileDownload
 
 router = APIRouter(prefix="/api/v1", tags=["pipeline runs"])
 
@@ -106,10 +107,7 @@ def provenance(run_id: str, actor: CurrentActor, runs: Runs):
 
 
 @router.get("/runs/{run_id}/files/{path:path}", response_class=Response,
-            summary="Download an intermediate output of a run (paths as /jobs lists them)")
-def intermediate(run_id: str, path: str, actor: CurrentActor, runs: Runs):
+            summary="Download an intermediate output of a run (paths as /jobs lists them; streamed, HTTP Range)")
+def intermediate(run_id: str, path: str, actor: CurrentActor, runs: Runs, request: Request):
     fd, st = runs.intermediate(actor, run_id, path)
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(min(st.st_size, 64 << 20))
-    return Response(data, media_type="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{os.path.basename(path)}"'})
+    return FileDownload(fd, st, os.path.basename(path), request.headers)

@@ -47,10 +47,11 @@ MAX_EVENT_BYTES = 4 << 20  # read per tick and run; the rest waits for the next 
 
 
 class PipelineSupervisor:
-    def __init__(self, settings: Settings, session_factory, *, warm: bool = True) -> None:
+    def __init__(self, settings: Settings, session_factory) -> None:
         self.settings = settings
         self.session_factory = session_factory
-        self.launcher = WarmLauncher(settings.data_dir / "pipelines" / "launcher.sock") if warm else None
+        self.launcher = (WarmLauncher(settings.data_dir / "pipelines" / "launcher.sock")
+                         if settings.pipeline_warm_launcher else None)
         self._children: dict[int, subprocess.Popen] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -59,13 +60,15 @@ class PipelineSupervisor:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self._thread is not None:
+            return
         # the steps' /etc copy is made afresh by the first run after each start (host /etc may have changed)
         shutil.rmtree(self.settings.data_dir / "pipelines" / "sandbox-etc", ignore_errors=True)
         if self.launcher is not None:
             self.launcher.start()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="pipeline-supervisor", daemon=True)
-            self._thread.start()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="pipeline-supervisor", daemon=True)
+        self._thread.start()
 
     def shutdown(self) -> None:
         """Stop following runs; their drivers go on and are followed again by the next server."""

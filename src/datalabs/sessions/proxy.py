@@ -150,9 +150,12 @@ class SessionProxy:
             scheme, _, secret = header.partition(" ")
             if scheme.lower() == "bearer" and secret.strip():
                 try:
-                    return accounts.actor_for_token(secret.strip()).user_id
+                    actor = accounts.actor_for_token(secret.strip())
                 except DatalabsError:
                     return None
+                # using a datalab runs code as its user: a read-only token (such as the one every session
+                # has for the platform API) must not reach it
+                return actor.user_id if "write" in actor.scopes else None
             cookie = cookies.get(LOGIN_COOKIE)
             if cookie:
                 login = accounts.login_for_cookie(cookie)

@@ -3,6 +3,11 @@
 Who may do what: a session is its owner's. Admins may list, inspect and stop anyone's (to run
 the platform) but never pass the proxy into it. Anyone else gets 404, as for a session that
 does not exist.
+
+Each session gets an API token of its user (``session <id>``, scope ``read``), made when its sandbox
+is started and handed to it only in its environment (kept hashed, as every token). It expires when
+the session would, follows renewals, and is revoked in :func:`move` as soon as the session is
+stopping or over, whatever the path to its end.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from datalabs.accounts.actor import Actor
+from datalabs.accounts.models import ApiToken
+from datalabs.accounts.service import AccountService
 from datalabs.catalogue.environments import missing_host_packages
 from datalabs.catalogue.models import DatalabVersion, EnvironmentStatus
 from datalabs.catalogue.service import CatalogueService
@@ -23,9 +30,14 @@ from datalabs.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, 
 from datalabs.sessions.models import LabSession, LabSessionEvent
 from datalabs.settings import Settings
 from datalabs.sizes import format_size, parse_size
-from datalabs.states import ACTIVE, TERMINAL, RunState, transition
+from datalabs.states import ACTIVE, ALLOWED, TERMINAL, RunState, transition
 from datalabs.storage.datasets import DatasetService, can_read, today_utc
 
+# What a notebook may do with its session's token: read (the REST API's GETs, TAP queries by GET). Not
+# write: the workspaces are mounted already, and a write token could mint long-lived tokens that outlive
+# the session (a token may create tokens with its own scopes), launch sessions or change the account.
+SESSION_TOKEN_SCOPES = ("read",)
+ENDING = frozenset({RunState.STOPPING, *TERMINAL})  # the session's token is revoked on entering these
 SESSION_ID_PREFIX = "s_"  # '_' never occurs in a datalab name, so /datalabs/<id>/ cannot clash with the catalogue
 
 
@@ -72,11 +84,77 @@ def record_event(db: Session, session: LabSession, message: str, progress: int |
 
 def move(db: Session, session: LabSession, new: RunState, message: str, *, reason: str = "",
          progress: int | None = None) -> bool:
-    """The one place sessions change state: the transition, and an event telling the user."""
-    if not transition(session, new, reason):
+    """The one place sessions change state: the transition, and an event telling the user.
+
+    The move is a compare-and-set on the stored state: the supervisor and the API work on the same row
+    from different transactions (a destroy may land while the supervisor is marking the session
+    running). If the row moved meanwhile, the move is tried again from what is stored now, and given up
+    (returning False, changing nothing) when it no longer applies: the other party's move stands.
+    """
+    for attempt in range(3):
+        expected = RunState(session.state)
+        if expected == RunState(new):
+            return False
+        if attempt and RunState(new) not in ALLOWED[expected]:
+            return False
+        if not _state_is_still(db, session, expected, RunState(new)):
+            db.refresh(session)
+            continue
+        if not transition(session, new, reason):
+            return False
+        break
+    else:
         return False
     record_event(db, session, message, progress)
+    if RunState(new) in ENDING:
+        revoke_session_tokens(db, session)
     return True
+
+
+def _state_is_still(db: Session, session: LabSession, expected: RunState, new: RunState) -> bool:
+    """Store ``new`` if the row is still in ``expected``; False if another transaction moved it."""
+    if new not in ALLOWED[expected]:
+        return True  # transition() raises InvalidTransition, as for any move the table does not allow
+    if inspect(session).persistent is False:
+        return True  # not stored yet: nobody else can have moved it
+    table = LabSession.__table__
+    changed = db.execute(update(table).where(table.c.id == session.id, table.c.state == expected.value)
+                         .values(state=new.value)).rowcount
+    return changed == 1
+
+
+def session_token_name(session_id: str) -> str:
+    return f"session {session_id}"
+
+
+def _session_tokens(db: Session, session: LabSession) -> list[ApiToken]:
+    return list(db.scalars(select(ApiToken).where(
+        ApiToken.user_id == session.user_id, ApiToken.name == session_token_name(session.id),
+        ApiToken.revoked_at.is_(None))))
+
+
+def create_session_token(db: Session, session: LabSession, settings: Settings) -> str:
+    """A new token for the session's user; its secret goes to the session's environment only. It expires
+    when the session could at the latest (start timeout plus lifetime: :func:`follow_session_expiry`
+    then keeps it to the session's own expiry). Commits."""
+    hours = settings.session_lifetime_hours
+    expires = (utcnow() + timedelta(seconds=settings.session_start_timeout_seconds, hours=hours)
+               if hours > 0 else None)
+    made = AccountService(db).create_token(session.user.name, name=session_token_name(session.id),
+                                           scopes=list(SESSION_TOKEN_SCOPES), expires_at=expires)
+    return made.secret
+
+
+def follow_session_expiry(db: Session, session: LabSession) -> None:
+    """The session's token expires with the session (set when it runs, moved by a renewal)."""
+    for token in _session_tokens(db, session):
+        token.expires_at = session.expires_at
+
+
+def revoke_session_tokens(db: Session, session: LabSession) -> None:
+    now = utcnow()
+    for token in _session_tokens(db, session):
+        token.revoked_at = now
 
 
 class SessionService:
@@ -250,6 +328,7 @@ class SessionService:
         hours = self.settings.session_lifetime_hours
         if hours > 0:
             session.expires_at = utcnow() + timedelta(hours=hours)
+            follow_session_expiry(self.db, session)
             record_event(self.db, session, f"renewed: runs until {session.expires_at:%Y-%m-%d %H:%M} UTC",
                          100 if session.state == RunState.RUNNING.value else None)
         self.db.commit()

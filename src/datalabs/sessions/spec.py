@@ -7,6 +7,12 @@ The layout inside every datalab (ESA's, plus our workspaces under the names of t
     /media/team_workspaces/<team>  the chosen team workspaces (read-write)
     /media/data/<volume>           the chosen archive volumes (read-only)
     /media/notebooks               the datalab's own notebooks (read-only; save copies elsewhere)
+    /run/datalab                   the control folder: ``datalab-status`` reports, ``platform.sock``
+
+The session calls the platform's REST API and TAP as its user: ``DATALABS_URL`` (any host name: the
+socket decides where a request goes), ``DATALABS_API_SOCKET`` (the network is closed; the local
+backend bridges this socket to the platform's port) and ``DATALABS_TOKEN``, a token made for the
+session and revoked when it ends (``sessions.service``).
 """
 
 from __future__ import annotations
@@ -15,14 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datalabs.catalogue.models import DatalabVersion
-from datalabs.execution.contract import LaunchSpec, Mount
-from datalabs.execution.sandbox import HELPERS_TARGET, python_prefixes
+from datalabs.execution.contract import Address, LaunchSpec, Mount
+from datalabs.execution.sandbox import CONTROL_TARGET, HELPERS_TARGET, python_prefixes
 from datalabs.sessions.models import LabSession
 from datalabs.settings import Settings
 
 APP_PORT = 8888  # inside the session's own network namespace, so every session may use the same
 MEDIA = "/media"
 DESKTOP_COMMAND = (f"{HELPERS_TARGET}/datalab-desktop",)
+PLATFORM_URL = "http://datalabs"  # the host name is for show: requests go through the socket
+PLATFORM_SOCKET = f"{CONTROL_TARGET}/platform.sock"
+TOKEN_ENV = "DATALABS_TOKEN"
 
 
 def base_url_of(session_id: str) -> str:
@@ -76,8 +85,19 @@ def command_for(session: LabSession, version: DatalabVersion, env_path: str | No
     return jupyterlab_command(f"{env_path}/bin", base_url)
 
 
+def platform_address(settings: Settings) -> Address:
+    """Where this server listens, as a client on this host connects to it (a wildcard means loopback)."""
+    host = settings.host.strip("[]")
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return Address(host=host, port=settings.port)
+
+
 def build_spec(session: LabSession, version: DatalabVersion, settings: Settings, *, env_path: str | None,
-               personal: str, teams: dict[str, str], volumes: dict[str, str]) -> LaunchSpec:
+               personal: str, teams: dict[str, str], volumes: dict[str, str],
+               token: str | None = None) -> LaunchSpec:
     run_dir = settings.sessions_dir / session.id
     home = settings.homes_dir / session.user.name
     home.mkdir(parents=True, exist_ok=True)
@@ -98,14 +118,18 @@ def build_spec(session: LabSession, version: DatalabVersion, settings: Settings,
         "MAIN_PORT": str(APP_PORT), "IF_main_port": str(APP_PORT),
         "MAIN_ID": session.id, "IF_main_id": session.id, "DATALAB_ID": session.id,
         "DATALAB_NAME": session.datalab_name, "DATALAB_VERSION": session.version,
-        "DATALAB_BASE_URL": base_url_of(session.id), "DATALAB_CONTROL_DIR": "/run/datalab",
+        "DATALAB_BASE_URL": base_url_of(session.id), "DATALAB_CONTROL_DIR": CONTROL_TARGET,
+        "DATALABS_URL": PLATFORM_URL, "DATALABS_API_SOCKET": PLATFORM_SOCKET,
         # Java cannot see the cgroup from inside the sandbox: tell it the memory it has (TOPCAT, Aladin)
         "JAVA_TOOL_OPTIONS": f"-XX:MaxRAM={session.memory}",
     }
     if env_path:
         env["VIRTUAL_ENV"] = env_path
+    if token:
+        env[TOKEN_ENV] = token
     return LaunchSpec(
         session_id=session.id, user=user, command=tuple(command_for(session, version, env_path)), env=env,
         cpu=session.cpu, memory=session.memory, mounts=tuple(mounts), workdir=f"{MEDIA}/home",
         run_dir=str(run_dir), port=APP_PORT, python_prefixes=python_prefixes(),
+        platform=platform_address(settings), secret_env=frozenset({TOKEN_ENV}),
     )

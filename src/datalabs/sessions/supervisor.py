@@ -26,9 +26,10 @@ from sqlalchemy import select
 from datalabs.accounts.actor import Actor
 from datalabs.catalogue.models import DatalabVersion, EnvironmentStatus
 from datalabs.db.base import utcnow
+from datalabs.errors import DatalabsError
 from datalabs.execution.contract import Address, BackendError, Observation, Phase
 from datalabs.sessions.models import LabSession, LabSessionEvent
-from datalabs.sessions.service import move, record_event
+from datalabs.sessions.service import create_session_token, follow_session_expiry, move, record_event
 from datalabs.sessions.spec import app_shape, base_url_of, build_spec
 from datalabs.settings import Settings
 from datalabs.sizes import format_size
@@ -213,8 +214,16 @@ class SessionSupervisor:
             move(db, session, RunState.FAILED, "failed", reason=f"cannot mount what was asked: {error}")
             db.commit()
             return
+        # the secret lives only in the launch's environment; the token is revoked when the session ends (move)
+        try:
+            token = create_session_token(db, session, self.settings)
+        except DatalabsError as error:  # e.g. the user was removed since the launch
+            db.rollback()
+            move(db, session, RunState.FAILED, "failed", reason=f"could not make the session's API token: {error}")
+            db.commit()
+            return
         spec = build_spec(session, version, self.settings, env_path=env_path, personal=personal, teams=teams,
-                          volumes=volumes)
+                          volumes=volumes, token=token)
         move(db, session, RunState.STARTING, "starting the sandbox", progress=40)
         db.commit()
         try:
@@ -255,6 +264,7 @@ class SessionSupervisor:
             session.last_activity_at = now
             hours = self.settings.session_lifetime_hours
             session.expires_at = now + timedelta(hours=hours) if hours > 0 else None
+            follow_session_expiry(db, session)
             move(db, session, RunState.RUNNING, "running", progress=100)
             db.commit()
             self._started_at.pop(session.id, None)

@@ -34,7 +34,7 @@ NAV_SECTIONS = {
     "/browse/my_workspace": ("/browse/team_workspaces", "/browse"),
 }
 # Navigation shown to visitors who are not logged in (when they may browse public volumes).
-ANONYMOUS_NAV = [("Archive volumes", "/volumes")]
+ANONYMOUS_NAV = [("Archive volumes", "/volumes"), ("Archive", "/archive")]
 
 
 def current_nav(path: str) -> str | None:

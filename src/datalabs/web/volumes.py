@@ -1,4 +1,4 @@
-"""The archive volumes page, and the pages of capabilities still to come."""
+"""The archive volumes page, and the pages of capabilities still to come (the archive pages are in archive.py)."""
 
 from __future__ import annotations
 
@@ -53,16 +53,6 @@ def volumes_page(request: Request, caller: PageCaller, db: DbSession):
 # -- capabilities that later work fills in -------------------------------------------------
 
 COMING = {
-    "archive": (
-        "Archive",
-        "The metadata of every PDS3 and PDS4 product in the archive volumes.",
-        [
-            "Every label attribute, queryable in ADQL through an IVOA TAP service that TOPCAT, "
-            "pyvo and astroquery can use directly.",
-            "A PDS Search API style endpoint for queries such as (target_name eq \"67P\").",
-            "Product pages linking each label to its data files.",
-        ],
-    ),
     "discover": (
         "Discover",
         "Find data, datalabs and pipelines.",
