@@ -187,7 +187,7 @@ def _seed_archive(session_factory) -> dict[str, str]:
         for volume, identifier in (("pubvol", "PUBLIC_PRODUCT_0001"), ("embvol", EMBARGO_PRODUCT)):
             dataset = session.query(Dataset).filter_by(name=volume).one()
             session.add(ArchiveProduct(dataset_id=dataset.id, label_path=f"{identifier}.LBL", label_format="PDS3",
-                                       identifier=identifier, datalabs_path=f"/media/data/{volume}/{identifier}.LBL",
+                                       identifier=identifier, data_set=f"{identifier}-DATA-SET", datalabs_path=f"/media/data/{volume}/{identifier}.LBL",
                                        attributes={"PRODUCT_ID": identifier, "TARGET_NAME": "MARS"}))
             session.add(ArchiveAttribute(dataset_id=dataset.id, name="TARGET_NAME", datatype="str", count=1))
             session.add(ArchiveLabelProblem(dataset_id=dataset.id, path=f"{identifier}_BROKEN.LBL", reason="no END"))

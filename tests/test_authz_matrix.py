@@ -24,6 +24,7 @@ import pytest
 from tests.authz_scenario import (
     ALICE_SECRET,
     ASTRO_SECRET,
+    EMBARGO_PRODUCT,
     EMBARGO_SECRET,
     PERSONAS,
     app_endpoints,
@@ -272,6 +273,24 @@ API_ROWS = [
     Row("GET", ARCHIVE + "/indexes", ARCHIVE + "/indexes", everyone(200)),
     Row("POST", ARCHIVE + "/indexes", ARCHIVE + "/indexes", admins_only(201), json={"attribute": "TARGET_NAME"}),
     Row("DELETE", ARCHIVE + "/indexes/{attribute:path}", ARCHIVE + "/indexes/PRODUCT_ID", admins_only(204)),
+    # discovery: searches, counts, suggestions and linked data hold only what the caller may see (the
+    # embargoed volume and its data set, alice's drafts); the DCAT feed is the public assets, whoever asks
+    Row("GET", "/api/v1/discover", "/api/v1/discover?per_page=100&facet_limit=200", everyone(200)),
+    Row("GET", "/api/v1/discover", "/api/v1/discover?q=data%20OR%20set%20OR%20draftlab&facet=asset_type:dataset"
+        "&facet=asset_type:datalab&facet=target:MARS", everyone(200), note="(text and facets)"),
+    Row("GET", "/api/v1/discover", '/api/v1/discover?q="unclosed', everyone(422), note="(bad query)"),
+    Row("GET", "/api/v1/discover/suggest", "/api/v1/discover/suggest?q=em", everyone(200)),
+    Row("GET", "/api/v1/discover/sorts", "/api/v1/discover/sorts", everyone(200)),
+    Row("GET", "/api/v1/discover/catalog", "/api/v1/discover/catalog?per_page=500", everyone(200)),
+    Row("GET", "/api/v1/discover/assets/{key:path}", "/api/v1/discover/assets/volume:pubvol", everyone(200)),
+    Row("GET", "/api/v1/discover/assets/{key:path}", "/api/v1/discover/assets/volume:embvol?format=jsonld",
+        embargo_readers(200)),
+    Row("GET", "/api/v1/discover/assets/{key:path}",
+        f"/api/v1/discover/assets/dataset:embvol:{EMBARGO_PRODUCT}-DATA-SET", embargo_readers(200)),
+    Row("GET", "/api/v1/discover/assets/{key:path}", "/api/v1/discover/assets/datalab:draftlab",
+        catalogue_reviewers(200)),
+    Row("GET", "/api/v1/discover/assets/{key:path}", "/api/v1/discover/assets/pipeline:draftpipe",
+        catalogue_reviewers(200)),
     # IVOA TAP: queries see what the caller may read (the embargoed product, table and volume name only for
     # its readers); alice's jobs {tapjob} (completed) and {tappending} are hers alone, admins included
     Row("GET", "/tap/sync", "/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY=SELECT%20identifier%20FROM%20archive.products",

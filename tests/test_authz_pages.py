@@ -203,8 +203,14 @@ PAGE_ROWS = [
     PageRow("GET", "/teams", "/teams", signed_in(200)),
     PageRow("GET", "/teams/{name}", "/teams/astro", team_readers(200)),
     PageRow("GET", "/teams/{name}", "/teams/ghost", signed_in(404), note="(no such team)"),
-    # capabilities still to come: static descriptions, shown to anyone (even with anonymous_browse off)
+    # discovery: one search over what each persona may see (the embargoed volume and alice's drafts are markers),
+    # open to visitors like the archive; a search the index cannot run is a 400 page
     PageRow("GET", "/discover", "/discover", everyone(200)),
+    PageRow("GET", "/discover", "/discover", signed_in(200), anonymous_browse=False, note=OFF),
+    PageRow("GET", "/discover", "/discover?q=kappa%20comet&facet=asset_type:volume&sort=title", everyone(200),
+            note="(search)"),
+    PageRow("GET", "/discover", "/discover?facet=asset_type:volume", everyone(200), note="(volumes: Open in datalab)"),
+    PageRow("GET", "/discover", '/discover?q=%22unclosed', everyone(400), note="(invalid search)"),
     # the archive: volumes (embvol to its readers only), ADQL editor, product search, label problems, products
     # (one on each volume: the embargoed one's identifier is a marker); scans are started by admins
     PageRow("GET", "/archive", "/archive", everyone(200)),
@@ -270,6 +276,8 @@ PAGE_ROWS = [
     PageRow("GET", SESSION, "/sessions/{session}", session_keepers(200)),
     PageRow("GET", SESSION, "/sessions/s_0000000000000000", signed_in(404), note="(no such session)"),
     PageRow("GET", LAUNCH, "/datalabs/publab/launch", signed_in(200)),
+    PageRow("GET", LAUNCH, "/datalabs/publab/launch?volume=pubvol&volume=embvol", signed_in(200),
+            note="(volumes pre-checked)"),
     PageRow("GET", LAUNCH, "/datalabs/draftlab/launch?version=1.0",
             expect(404, anonymous=303, owner=200, moderator=200, admin=200), note="(a draft: those who see it)"),
     PageRow("POST", LAUNCH, "/datalabs/publab/launch", signed_in(303), form={"cpu": "1", "teams_shown": "1"}),

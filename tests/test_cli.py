@@ -17,6 +17,7 @@ from datalabs.db import migrate
 from datalabs.db.models import Base
 from datalabs.settings import settings_markdown
 from tests.conftest import PASSWORD
+from tests.db.test_migrations import FTS_TABLES
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ def test_db_upgrade_on_a_fresh_dir_creates_the_schema(tmp_path):
     engine = create_engine(f"sqlite:///{database}")
     try:
         tables = set(inspect(engine).get_table_names())
-        assert {t.name for t in Base.metadata.sorted_tables} | {"alembic_version"} == tables
+        assert {t.name for t in Base.metadata.sorted_tables} | {"alembic_version"} | FTS_TABLES == tables
         assert migrate.is_current(engine)
     finally:
         engine.dispose()

@@ -19,6 +19,8 @@ from datalabs.catalogue.environments import EnvironmentBuilder
 from datalabs.catalogue.router import router as catalogue_router
 from datalabs.db import migrate
 from datalabs.db.engine import make_engine, make_session_factory
+from datalabs.discovery.indexer import index_if_empty
+from datalabs.discovery.router import router as discovery_router
 from datalabs.errors import DatalabsError
 from datalabs.execution.registry import load_backend
 from datalabs.pipelines.router import router as pipelines_router
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None, *, backend=None) -> FastAPI:
         with app.state.session_factory() as db:
             FileService(db, settings).remove_stale_uploads()
             fail_interrupted_scans(db)  # a scan cut off by a stop says so; its finished files are kept
+            index_if_empty(db)  # a database from before the discovery index (or restored without it)
         app.state.env_builder.recover()  # builds cut off by a crash are marked failed, never stuck
         if settings.build_environments:
             app.state.env_builder.start_pending()  # e.g. the shipped datalabs of `serve --demo`
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None, *, backend=None) -> FastAPI:
     app.include_router(catalogue_router)
     app.include_router(pipelines_router)
     app.include_router(archive_router)
+    app.include_router(discovery_router)
     app.include_router(runs_router)
     app.include_router(wes_router)
     setup_tap(app)  # /tap: TAP 1.1 (sync, UWS async, VOSI) and its job runner

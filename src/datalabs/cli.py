@@ -557,6 +557,7 @@ def docs_command(out: Path) -> None:
 
 def _add_remote_commands() -> None:
     from datalabs.archive_cli import archive
+    from datalabs.discover_cli import discover
     from datalabs.lab_cli import lab
     from datalabs.pipeline_cli import pipeline
     from datalabs.pipeline_runs_cli import pipeline_run  # noqa: F401 - adds run, runs, status, logs, cancel
@@ -567,6 +568,7 @@ def _add_remote_commands() -> None:
     main.add_command(lab)
     main.add_command(pipeline)
     main.add_command(archive)
+    main.add_command(discover)
 
 
 _add_remote_commands()

@@ -53,13 +53,13 @@ def seed_demo(db: Session, settings: Settings) -> str:
     if datasets.repo.by_name("pds-samples") is None:
         datasets.register("pds-samples", public_dir, title="PDS3 and PDS4 sample products",
                           description=f"Labels and small products from many missions ({origin}).",
-                          mission="Various", instrument="Various", domain="Space Science")
+                          mission="Various", instrument="Various", domain="Planetary Science")
     if datasets.repo.by_name("rosetta-osiris") is None:
         datasets.register("rosetta-osiris", embargoed_dir, private=True, teams=[DEMO_TEAM],
                           release_date=today_utc() + timedelta(days=365),
                           title="Rosetta OSIRIS NAC level 3 (embargoed demo)",
                           description=f"OSIRIS narrow-angle camera labels, embargoed for one year ({origin}).",
-                          mission="Rosetta", instrument="OSIRIS NAC", domain="Space Science")
+                          mission="Rosetta", instrument="OSIRIS NAC", domain="Planetary Science")
 
     tables = _index_demo_volumes(db)
     datalabs = _publish_examples(db, settings)

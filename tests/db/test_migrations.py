@@ -22,12 +22,21 @@ from datalabs.settings import Settings
 from tests.conftest import PG_URL
 
 TABLES = {table.name for table in Base.metadata.sorted_tables}
+# SQLite's full-text index of the discovery portal: an FTS5 virtual table (and its shadow tables), made by
+# migration 0006 and written by discovery/indexer.py; no model describes it
+FTS_TABLES = {"discovery_fts", "discovery_fts_config", "discovery_fts_content", "discovery_fts_data",
+              "discovery_fts_docsize", "discovery_fts_idx"}
+
+
+def _modelled(name, type_, _parent_names) -> bool:
+    return not (type_ == "table" and name in FTS_TABLES)
 
 
 def differences(engine) -> list:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True,
-                                                               "compare_server_default": True})
+                                                               "compare_server_default": True,
+                                                               "include_name": _modelled})
         return compare_metadata(context, Base.metadata)
 
 
@@ -48,7 +57,7 @@ def test_upgrade_on_an_empty_sqlite_database(tmp_path):
     try:
         assert not migrate.is_current(engine)
         migrate.upgrade(settings)
-        assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
+        assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"} | FTS_TABLES
         assert differences(engine) == []
         assert migrate.is_current(engine)
         migrate.upgrade(settings)  # again: nothing to do

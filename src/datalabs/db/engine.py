@@ -31,7 +31,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions of the application. Every one of them keeps the discovery index true: a change to a datalab,
+    a pipeline or a volume re-describes that asset in the same transaction (``discovery.indexer.follow``)."""
+    from datalabs.discovery.indexer import follow
+
+    factory = sessionmaker(engine, expire_on_commit=False)
+    follow(factory)
+    return factory
 
 
 @contextmanager

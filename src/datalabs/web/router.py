@@ -2,7 +2,7 @@
 
 Pages call the same services as the API; no SQL here. Each part of the UI has its module with
 its own router (``files``, ``account``, ``teams``, ``volumes``, ``catalogue``, ``sessions``,
-``pipelines``, ``pipeline_runs``, ``archive``), included below.
+``pipelines``, ``pipeline_runs``, ``archive``, ``discover``), included below.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from datalabs.accounts.service import AccountService
 from datalabs.api.deps import LOGIN_COOKIE, AppSettings, DbSession
 from datalabs.errors import DatalabsError, PermissionDenied, status_for
 from datalabs.storage.files import FileService
-from datalabs.web import account, archive, catalogue, files, pipeline_runs, pipelines, sessions, teams, volumes
+from datalabs.web import (account, archive, catalogue, discover, files, pipeline_runs, pipelines, sessions, teams,
+                          volumes)
 from datalabs.web.deps import PageCaller, logged_in, page_caller  # noqa: F401 - re-exported for other routers
 from datalabs.web.pages import render, render_error_page
 
@@ -116,5 +117,5 @@ def dashboard(request: Request, caller: PageCaller, db: DbSession, settings: App
     })
 
 
-for part in (volumes, files, account, teams, catalogue, sessions, pipelines, pipeline_runs, archive):
+for part in (discover, volumes, files, account, teams, catalogue, sessions, pipelines, pipeline_runs, archive):
     router.include_router(part.router)

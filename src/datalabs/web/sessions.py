@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse
 
 from datalabs.api.deps import AppSettings, Caller, DbSession
@@ -88,8 +88,12 @@ def launch_page(request: Request, caller: Caller, db, settings, name: str, *, ve
 
 @router.get("/datalabs/{name}/launch")
 def launch_form(name: str, request: Request, caller: PageCaller, db: DbSession, settings: AppSettings,
-                version: str = ""):
-    return launch_page(request, caller, db, settings, name, version=version or None)
+                version: str = "",
+                volume: Annotated[list[str], Query()] = []):  # noqa: B006 - FastAPI copies defaults
+    """``?volume=NAME`` (repeatable) pre-checks those volumes (the discovery page's "Open in datalab"); names
+    the caller may not read are not in the form's list, so they check nothing and are never shown."""
+    form = {"volumes": volume} if volume else None
+    return launch_page(request, caller, db, settings, name, version=version or None, form=form)
 
 
 @router.post("/datalabs/{name}/launch")

@@ -48,32 +48,3 @@ def visible_volumes(db, actor: Actor | None) -> list[VolumeView]:
 def volumes_page(request: Request, caller: PageCaller, db: DbSession):
     visitor_allowed(request, caller)
     return render(request, "volumes.html", {"volumes": visible_volumes(db, caller.actor)})
-
-
-# -- capabilities that later work fills in -------------------------------------------------
-
-COMING = {
-    "discover": (
-        "Discover",
-        "Find data, datalabs and pipelines.",
-        [
-            "Full-text search over the archive, the datalab and pipeline catalogues.",
-            "Facets by mission, instrument, target and processing level.",
-            "Metadata exported as schema.org / DCAT JSON-LD for search engines and harvesters.",
-        ],
-    ),
-}
-
-
-def _coming_page(key: str):
-    title, summary, items = COMING[key]
-
-    def page(request: Request, caller: PageCaller):
-        return render(request, "coming.html", {"title": title, "summary": summary, "items": items})
-
-    page.__name__ = f"{key}_page"
-    return page
-
-
-for _key in COMING:
-    router.add_api_route(f"/{_key}", _coming_page(_key), methods=["GET"])
