@@ -188,7 +188,13 @@ def test_the_two_ways_of_counting_agree(world, session_factory, monkeypatch):
                 SearchRequest(sort="title", filters={"mission": ["InSight", "MESSENGER"], "target": ["Mars"]}),
                 SearchRequest(sort="newest", filters={"asset_type": ["dataset"], "mission": ["MESSENGER"],
                                                       "instrument": ["MDIS-NAC"]}),
-                SearchRequest(q="lab", sort="title", per_page=1, page=2)]
+                SearchRequest(q="lab", sort="title", per_page=1, page=2),
+                # narrowed by the text index (two or more filters on values it holds as words)
+                SearchRequest(q="data OR collection", sort="title", filters={"mission": ["InSight", "MESSENGER"],
+                                                                            "target": ["Mars"]}),
+                SearchRequest(q="data OR collection OR insight -derived", sort="title",
+                              filters={"mission": ["InSight"], "target": ["Mars", "MERCURY"],
+                                       "instrument": ["RAD", "MDIS-NAC"], "asset_type": ["dataset"]})]
 
     def answer(db, actor, request):
         result = DiscoverySearch(db).search(actor, request)

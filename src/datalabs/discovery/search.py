@@ -34,6 +34,7 @@ MAX_PER_PAGE = 100
 MAX_PAGE = 10_000  # deeper paging is not a search any more: harvest the DCAT feed
 MAX_VALUES_PER_FACET = 50
 MAX_DRIVEN = 50_000  # more matches than this: counted in SQL instead
+_WORDS = re.compile(r"\w")
 SELECTIVE_FIRST = ("target", "instrument", "mission", "thematic_area", "domain", "asset_type")  # many values first
 START, STOP = "\x02", "\x03"  # snippet highlight markers, never in indexed text as such
 
@@ -148,7 +149,7 @@ class DiscoverySearch:
                 raise InvalidInput(f"unknown facet {name[:40]!r}: facets are {', '.join(FACETS)}", field="facet")
         filters = {name: values for name, values in request.filters.items() if values}
         if query.groups:
-            candidates = self._matched_ids(query)
+            candidates = self._matched_ids(query, filters)
         elif len(filters) >= 2:  # whatever fails at most one filter has a value of one of the two most selective
             candidates = self._posting_union([name for name in SELECTIVE_FIRST if name in filters][:2], filters)
             if query.excluded and candidates:
@@ -160,23 +161,35 @@ class DiscoverySearch:
             return self._search_matched(actor, query, candidates, filters, sort, request)
         return self._search_in_sql(actor, query, filters, sort, request)
 
-    # Searches with words. The matching ids come from the text index alone (no ranking, no table read); each
-    # facet filter is then one lookup per candidate still in the running, in the (facet, value, asset_id)
-    # index. Only candidates that fail at most one filter stay in the running: they are all the facet counts
-    # need. Visibility is checked, and the ranking computed, for those few only.
+    # Searches with words, or with two filters or more. The candidates come from the text index alone (no
+    # ranking, no table read), or from the two most selective filters' posting lists; each facet filter is
+    # then one lookup per candidate still in the running, in the (facet, value, asset_id) index. Only
+    # candidates that fail at most one filter stay in the running: they are all the facet counts need.
+    # Visibility is checked, and the ranking computed, for those few only.
 
-    def _matched_ids(self, query: TextQuery) -> list[int]:
+    def _matched_ids(self, query: TextQuery, filters: dict[str, list[str]]) -> list[int]:
+        """The ids matching the words (and not the excluded ones), narrowed by the facet filters as far as the
+        text index can: by the filter values found in the ``context`` column (:func:`_narrowing`)."""
+        narrowing = _narrowing(filters)
         if self.postgres:
-            statement = select(DiscoveryAsset.id).where(DiscoveryAsset.search_vector.op("@@")(
-                _tsquery_all(query.groups)))
+            tsq = _tsquery_all(query.groups)
+            if narrowing:
+                tsq = tsq.op("&&")(_any_of([_all_of([_tsquery_any([Term(v) for v in values]) for values in group])
+                                            for group in narrowing]))
+            if query.excluded:
+                tsq = tsq.op("&&")(func.tsquery_not(_tsquery_any(query.excluded)))  # the !! operator
+            statement = select(DiscoveryAsset.id).where(DiscoveryAsset.search_vector.op("@@")(tsq))
         else:
+            expression = query.fts5()
+            if narrowing:
+                expression = f"({expression}) AND (" + " OR ".join(
+                    "(" + " AND ".join("(" + " OR ".join(f"context : {_fts5_phrase(v)}" for v in values) + ")"
+                                       for values in group) + ")" for group in narrowing) + ")"
+            if query.excluded:
+                expression = f"({expression}) NOT ({query.fts5_excluded()})"
             statement = select(text("rowid")).select_from(text("discovery_fts")).where(
-                text("discovery_fts MATCH :fts_match").bindparams(fts_match=query.fts5()))
-        matched = self.db.execute(statement.limit(MAX_DRIVEN + 1)).scalars().all()
-        if query.excluded and matched:
-            excluded = set(self.db.scalars(self._excluded(query)))
-            matched = [a for a in matched if a not in excluded]
-        return matched
+                text("discovery_fts MATCH :fts_match").bindparams(fts_match=expression))
+        return self.db.execute(statement.limit(MAX_DRIVEN + 1)).scalars().all()
 
     def _posting_union(self, names: list[str], filters: dict[str, list[str]]) -> list[int]:
         fv = DiscoveryFacetValue
@@ -445,6 +458,37 @@ def _tsquery(term: Term):
             f"'{words[-1]}':*"
         return func.to_tsquery(ENGLISH, expression)
     return func.phraseto_tsquery(ENGLISH, term.text)
+
+
+def _narrowing(filters: dict[str, list[str]]) -> list[list[list[str]]]:
+    """What the text index can do for the facet filters: an asset counted anywhere fails at most one filter,
+    so it has, in its ``context`` column (mission, instrument, target, thematic area, domain), the values of
+    all filters but one. As a text query: OR over each filter left out of (AND of the others' values). Only
+    filters whose values all have words can be used (asset_type is not in ``context``), and at least two
+    are needed (with one, the assets failing it are needed for its counts). [] when nothing narrows."""
+    usable = [values for name, values in filters.items()
+              if name != "asset_type" and values and all(_WORDS.search(v) for v in values)]
+    if len(usable) < 2:
+        return []
+    return [[values for j, values in enumerate(usable) if j != left_out] for left_out in range(len(usable))]
+
+
+def _fts5_phrase(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _all_of(queries: list):
+    combined = queries[0]
+    for q in queries[1:]:
+        combined = combined.op("&&")(q)
+    return combined
+
+
+def _any_of(queries: list):
+    combined = queries[0]
+    for q in queries[1:]:
+        combined = combined.op("||")(q)
+    return combined
 
 
 def _tsquery_any(terms: list[Term]):
