@@ -3,6 +3,7 @@ facet filters and counts; `datalabs discover reindex`: rebuild the index from th
 
 from __future__ import annotations
 
+import html
 import re
 
 import click
@@ -57,8 +58,7 @@ def discover_search(client: Client, query, facets, asset_type, sort, page, per_p
         for column in ("type", "key", "title", "summary"):
             table.add_column(column, overflow="fold")
         for hit in data["results"]:
-            summary = re.sub(r"</?mark>", "", hit["snippet"]).replace("&amp;", "&").replace("&lt;", "<") \
-                .replace("&gt;", ">").replace("&quot;", '"').replace("&#x27;", "'")
+            summary = html.unescape(re.sub(r"</?mark>", "", hit["snippet"]))
             table.add_row(hit["asset_type"] + ("" if hit["open"] else " (restricted)"), hit["key"], hit["title"],
                           summary[:160])
         console.print(table)

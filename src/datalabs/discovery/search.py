@@ -238,7 +238,7 @@ class DiscoverySearch:
                 page_ids = sorted(final, key=lambda a: (-ranks.get(a, 0.0), a))[offset:offset + request.per_page]
             else:
                 page_ids = list(self.db.scalars(select(DiscoveryAsset.id).where(
-                    DiscoveryAsset.id.in_(self._id_list(final))).order_by(*self._order(sort, None, None))
+                    DiscoveryAsset.id.in_(self._id_list(final))).order_by(*self._order(sort))
                     .limit(request.per_page).offset(offset)))
             assets = {a.id: a for a in self.db.scalars(select(DiscoveryAsset).where(DiscoveryAsset.id.in_(page_ids)))}
             snippets = self._snippets(query, page_ids)
@@ -277,9 +277,9 @@ class DiscoverySearch:
         cached = _CACHE.get(key) if key is not None else None
         if cached is None:
             base = [self.visible(actor)]
-            rank = matched = None
+            matched = None
             if query.groups:
-                matched, rank = self._matching(query)
+                matched = self._matching(query)
                 base.append(DiscoveryAsset.id.in_(select(matched.c.id)))
             if query.excluded:
                 base.append(DiscoveryAsset.id.not_in(self._excluded(query)))
@@ -290,9 +290,9 @@ class DiscoverySearch:
             ranked: list[tuple[int, float | None]] = []
             if offset < total:
                 statement = select(DiscoveryAsset.id, literal(None))
-                if rank is not None:
+                if matched is not None:
                     statement = select(DiscoveryAsset.id, matched.c.rank).join(matched, matched.c.id == DiscoveryAsset.id)
-                statement = statement.where(where).order_by(*self._order(sort, rank, matched))
+                statement = statement.where(where).order_by(*self._order(sort, matched))
                 ranked = [(a, r) for a, r in self.db.execute(statement.limit(request.per_page).offset(offset))]
             cached = (total, ranked, self._facet_counts(base, conditions))
             if key is not None:
@@ -315,9 +315,10 @@ class DiscoverySearch:
                 None if principals is None else tuple(sorted(principals)), request.q,
                 tuple(sorted((k, tuple(v)) for k, v in filters.items())), sort, request.page, request.per_page)
 
-    def _order(self, sort: str, rank, matched):
+    def _order(self, sort: str, matched=None):
+        """ORDER BY of a sort; relevance needs the ``matched`` subquery (id, rank)."""
         tie = DiscoveryAsset.id
-        if sort == "relevance" and rank is not None:
+        if sort == "relevance" and matched is not None:
             return [matched.c.rank.desc() if self.postgres else matched.c.rank.asc(), tie]
         if sort in ("newest", "modified"):
             column = DiscoveryAsset.date_created if sort == "newest" else DiscoveryAsset.date_modified
@@ -330,12 +331,12 @@ class DiscoverySearch:
             tsq = _tsquery_all(query.groups)
             return (select(DiscoveryAsset.id.label("id"),
                            func.ts_rank_cd(DiscoveryAsset.search_vector, tsq, 32).label("rank"))
-                    .where(DiscoveryAsset.search_vector.op("@@")(tsq)).subquery("matched")), True
+                    .where(DiscoveryAsset.search_vector.op("@@")(tsq)).subquery("matched"))
         weights = ", ".join(f"{w:g}" for w in SQLITE_WEIGHTS)
         matched = (text(f"SELECT rowid AS id, bm25(discovery_fts, {weights}) AS rank FROM discovery_fts "
                         "WHERE discovery_fts MATCH :fts_match")
                    .bindparams(fts_match=query.fts5()).columns(id=Integer, rank=Float).subquery("matched"))
-        return matched, True
+        return matched
 
     def _excluded(self, query: TextQuery):
         if self.postgres:
@@ -409,7 +410,7 @@ class DiscoverySearch:
                                fv.asset_id.in_(visible))
                            .group_by(fv.facet, fv.value).order_by(func.count().desc(), fv.value).limit(limit // 2))]
         words_query = TextQuery(groups=[[Term(w)] for w in words[:-1]] + [[Term(words[-1], prefix=True)]])
-        matched, _ = self._matching(words_query)
+        matched = self._matching(words_query)
         order = matched.c.rank.desc() if self.postgres else matched.c.rank.asc()
         for asset in self.db.scalars(select(DiscoveryAsset).join(matched, matched.c.id == DiscoveryAsset.id)
                                      .where(self.visible(actor)).order_by(order, DiscoveryAsset.id)
