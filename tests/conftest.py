@@ -58,6 +58,35 @@ def _sqlite_template(tmp_path_factory) -> Path | None:
     return folder / "datalabs.sqlite3"
 
 
+DATABASE_WORDS = ("PG_URL", "DATABASE_URL", "Settings(", "make_engine", "migrate.")
+
+
+def _module_uses_database(module) -> bool:
+    try:
+        source = Path(module.__file__).read_text()
+    except (AttributeError, OSError):
+        return True
+    return any(word in source for word in DATABASE_WORDS)
+
+
+def pytest_collection_modifyitems(config, items):
+    """On the PostgreSQL pass, a test that never touches a database (no ``settings`` fixture among the ones
+    it uses, and its module builds no settings or engine of its own: the PDS3 parser, the sandbox, the Slurm
+    backend, ...) is skipped: it ran on the SQLite pass, and would only run again the same way."""
+    if not PG_URL:
+        return
+    skip = pytest.mark.skip(reason="database-independent: it runs on the SQLite pass")
+    verdicts: dict = {}
+    for item in items:
+        if "settings" in getattr(item, "fixturenames", ()):
+            continue
+        module = getattr(item, "module", None)
+        if module not in verdicts:
+            verdicts[module] = _module_uses_database(module)
+        if not verdicts[module]:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def _postgres_migrated() -> bool:
     if not PG_URL:

@@ -131,13 +131,15 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder (default: $DATALABS_DATA_DIR or ~/.local/share/datalabs).")
-def serve(demo: bool, host: str | None, port: int | None, data_dir: Path | None) -> None:
+@click.option("--backend", default=None,
+              help="Execution backend of sessions and pipeline steps: local (default), slurm, kubernetes, ...")
+def serve(demo: bool, host: str | None, port: int | None, data_dir: Path | None, backend: str | None) -> None:
     """Run the platform (web UI, REST API) on HOST:PORT."""
     import uvicorn
 
     from datalabs.app import create_app
 
-    settings = _settings(data_dir, host=host, port=port)
+    settings = _settings(data_dir, host=host, port=port, backend=backend)
     with _open_db(settings) as db:
         if demo:
             from datalabs.demo import seed_demo

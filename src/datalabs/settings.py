@@ -37,6 +37,37 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the database, e.g. `postgresql+psycopg://user:pw@host/db`. "
         "Defaults to a SQLite file `<data_dir>/datalabs.sqlite3` (WAL mode).",
     )
+    database_pool_size: int = Field(
+        10, ge=1,
+        description="PostgreSQL: connections each server process keeps open in its pool (ignored on SQLite and "
+        "with `database_pgbouncer`). See docs/postgresql.md.",
+    )
+    database_max_overflow: int = Field(
+        20, ge=0,
+        description="PostgreSQL: connections opened beyond `database_pool_size` under load, closed when "
+        "returned. A process uses at most `database_pool_size + database_max_overflow` connections.",
+    )
+    database_pool_timeout: float = Field(
+        30, gt=0,
+        description="PostgreSQL: seconds a request waits for a free pooled connection before it fails.",
+    )
+    database_pool_recycle: int = Field(
+        1800,
+        description="PostgreSQL: seconds after which a pooled connection is replaced by a new one (keep it below "
+        "any idle timeout of a firewall or proxy on the way); -1 never replaces them.",
+    )
+    database_pgbouncer: bool = Field(
+        False,
+        description="PostgreSQL reached through PgBouncer in transaction pooling mode: keep no pool of our own "
+        "(SQLAlchemy `NullPool`) and prepare no statements on the server (psycopg `prepare_threshold=None`). "
+        "Run `datalabs db upgrade` against PostgreSQL directly.",
+    )
+    database_statement_timeout: float = Field(
+        0, ge=0,
+        description="PostgreSQL: seconds after which the server cancels a statement (0: no limit). Sent as a "
+        "connection startup option; behind PgBouncer set it on the role instead (`ALTER ROLE ... SET "
+        "statement_timeout`). TAP queries set their own limit.",
+    )
     secret_key: str | None = Field(
         None,
         description="Key that signs cookies. Defaults to a random key kept in `<data_dir>/secret_key` "
@@ -112,9 +143,86 @@ class Settings(BaseSettings):
     )
     backend: str = Field(
         "local",
-        description="Execution backend that runs datalab sessions: `local` (bubblewrap sandboxes on this "
-        "machine, CPU and memory limits by cgroups v2 or v1) or another registered under the "
-        "`datalabs.backends` entry points.",
+        description="Execution backend that runs datalab sessions and pipeline steps: `local` (bubblewrap "
+        "sandboxes on this machine, CPU and memory limits by cgroups v2 or v1), `slurm` (each session a Slurm batch "
+        "job, each pipeline step a Slurm job; see docs/slurm.md), `kubernetes` (sessions as pods; see "
+        "docs/kubernetes.md) or another registered under the `datalabs.backends` entry points.",
+    )
+    slurm_conf: Path | None = Field(
+        None,
+        description="The Slurm configuration file the Slurm commands use (`SLURM_CONF`). Empty: the site's "
+        "default (`/etc/slurm/slurm.conf`), or `SLURM_CONF` from the server's environment. `scripts/slurm start` "
+        "prints the one of the test cluster.",
+    )
+    slurm_partition: str = Field("", description="Slurm partition for sessions and pipeline steps; empty: the "
+                                 "cluster's default partition.")
+    slurm_account: str = Field("", description="Slurm account charged for the jobs; empty: the submitting user's default.")
+    slurm_sbatch_args: str = Field(
+        "",
+        description="Extra arguments for every job, as on a command line (e.g. `--qos=interactive "
+        "--constraint=bigmem`): given to `sbatch` for sessions and to `srun` for pipeline steps.",
+    )
+    slurm_allowed_sources: str = Field(
+        "127.0.0.1/32",
+        description="The address range (one CIDR) a session's port on its node admits connections from: the "
+        "address the platform's proxy connects from. Every other host of the cluster is refused.",
+    )
+    slurm_python: str = Field(
+        "",
+        description="The Python interpreter, with datalabs installed, that Slurm nodes run for a session's job; "
+        "empty: the server's own (nodes must see it at the same path, like the data folder).",
+    )
+    slurm_time_limit_minutes: int = Field(
+        0,
+        description="Slurm time limit of a session's job, in minutes. 0: the session lifetime plus ten minutes "
+        "(the platform stops sessions itself; Slurm's limit is the backstop), or the partition's default when "
+        "sessions never expire.",
+    )
+    slurm_step_time_limit_minutes: int = Field(
+        0, description="Slurm time limit of each pipeline step's job, in minutes; 0: the partition's default."
+    )
+    kubernetes_namespace: str = Field(
+        "datalabs", description="Kubernetes namespace of session pods, services, secrets, network policies and step jobs.")
+    kubernetes_image: str = Field(
+        "python:3.11-slim",
+        description="Container image of Kubernetes sessions and steps: the system; the datalab's Python environment is "
+        "mounted from the data folder.")
+    kubernetes_volume_claims: dict[str, str] = Field(
+        default_factory=dict,
+        description="Host path prefix -> PersistentVolumeClaim (JSON in the environment): a mount under a prefix becomes "
+        "that claim with the rest of the path as subPath (longest prefix wins); other paths become hostPath volumes "
+        "(nodes must mount the same shared file system at the same paths).")
+    kubernetes_platform_labels: dict[str, str] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "datalabs"},
+        description="Labels of the platform's pods: the only pods a session's NetworkPolicy admits.")
+    kubernetes_platform_namespace: str | None = Field(
+        None, description="Namespace of the platform's pods, when it is not `kubernetes_namespace`.")
+    kubernetes_platform_url: str | None = Field(
+        None,
+        description="URL where Kubernetes sessions reach the platform's API. Unset: sessions have no network at all; set: "
+        "egress only to the platform's port and the cluster DNS, and `DATALABS_URL` is set to it.")
+    kubernetes_service_account: str | None = Field(
+        None, description="Service account of session and step pods (its token is never mounted).")
+    kubernetes_image_pull_policy: str = Field("IfNotPresent", description="imagePullPolicy of the containers.")
+    kubernetes_image_pull_secrets: list[str] = Field(
+        default_factory=list, description="Names of registry secrets in the namespace, for private images.")
+    kubernetes_node_selector: dict[str, str] = Field(
+        default_factory=dict, description="nodeSelector of session and step pods (JSON in the environment).")
+    kubernetes_tolerations: list[dict] = Field(
+        default_factory=list, description="Tolerations of session and step pods, written as in Kubernetes (JSON).")
+    kubernetes_uid: int = Field(1000, description="uid sessions and steps run as (the owner of the platform's files "
+                                "on the shared storage).")
+    kubernetes_gid: int = Field(1000, description="gid sessions and steps run as.")
+    kubernetes_cluster_domain: str = Field("cluster.local", description="The cluster's DNS domain, in the "
+                                           "services' names the proxy connects to.")
+    kubernetes_tmp_size: str = Field("2Gi", description="Size limit of a Kubernetes session's `/tmp` (an emptyDir).")
+    kubernetes_step_ttl_seconds: int = Field(3600, description="ttlSecondsAfterFinished of pipeline step Jobs.")
+    kubernetes_request_timeout: float = Field(
+        30.0, description="Seconds before a Kubernetes API call is given up (reported as retriable).")
+    slurm_jobs_per_run: int = Field(
+        64,
+        description="How many of a pipeline run's steps may be submitted to Slurm at once (a wide scatter waits "
+        "in the driver beyond this, not in Slurm's queue).",
     )
     sessions_per_user: int = Field(
         2, description="How many datalab sessions one user may have at the same time (starting or running)."

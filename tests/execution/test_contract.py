@@ -1,5 +1,6 @@
-"""The execution-backend contract, run against every backend: the local sandbox and the fake
-one in each of its behaviours (answers, slow, never starts, refuses, crashes)."""
+"""The execution-backend contract, run against every backend: the local sandbox, Slurm (a real
+single-node cluster, ``scripts/slurm``) and the fake one in each of its behaviours (answers, slow,
+never starts, refuses, crashes). Kubernetes has its own tests (``test_kubernetes.py``): no cluster here."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from datalabs.execution.contract import BackendBase, BackendError, BackendInfo, 
 from datalabs.execution.fake import FakeBackend
 from datalabs.execution.local import LocalBackend
 from datalabs.execution.registry import available, load_backend
+from datalabs.execution.slurm import SlurmBackend
 from datalabs.sessions.supervisor import http_get
+from tests.slurm_cluster import slurm_options
 
 SERVER = ("python3", "-m", "http.server", "8888", "--bind", "127.0.0.1")
 
@@ -20,6 +23,8 @@ SERVER = ("python3", "-m", "http.server", "8888", "--bind", "127.0.0.1")
 def make_backend(kind: str):
     if kind == "local":
         return LocalBackend()
+    if kind == "slurm":
+        return SlurmBackend(options=slurm_options())
     return FakeBackend(behaviour=kind, delay=0.3)
 
 
@@ -44,7 +49,7 @@ def wait_started(backend, state, timeout=20.0):
     raise AssertionError(f"not answering: {backend.poll(state)}")
 
 
-@pytest.mark.parametrize("kind", ["local", "ok", "slow"])
+@pytest.mark.parametrize("kind", ["local", "slurm", "ok", "slow"])
 def test_a_started_workload_answers_at_its_address_and_stops(kind, tmp_path):
     backend = make_backend(kind)
     state = backend.start(spec_for(tmp_path))
@@ -60,7 +65,7 @@ def test_a_started_workload_answers_at_its_address_and_stops(kind, tmp_path):
     assert status == 0
 
 
-@pytest.mark.parametrize("kind", ["local", "ok"])
+@pytest.mark.parametrize("kind", ["local", "slurm", "ok"])
 def test_a_new_backend_instance_adopts_from_the_stored_state(kind, tmp_path):
     state = make_backend(kind).start(spec_for(tmp_path))
     again = make_backend(kind)  # a restarted server: same state, new backend object
@@ -88,18 +93,19 @@ def test_refusing_to_start_raises_a_backend_error_with_its_kind(tmp_path):
 @pytest.mark.parametrize("kind, command, code", [
     ("crash", SERVER, 3),
     ("local", ("sh", "-c", "echo bye; exit 3"), 3),
+    ("slurm", ("sh", "-c", "echo bye; exit 3"), 3),
 ])
 def test_an_exit_is_reported_with_its_code(kind, command, code, tmp_path):
     backend = make_backend(kind)
     state = backend.start(spec_for(tmp_path, command=command))
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # a batch job ends within seconds of its datalab
     while (observation := backend.poll(state)).phase != Phase.EXITED and time.monotonic() < deadline:
         time.sleep(0.05)
     assert observation.phase == Phase.EXITED and observation.exit_code == code and "3" in observation.reason
     backend.stop(state)
 
 
-@pytest.mark.parametrize("kind", ["local", "ok"])
+@pytest.mark.parametrize("kind", ["local", "slurm", "ok"])
 def test_logs_are_read_in_pieces(kind, tmp_path):
     backend = make_backend(kind)
     command = ("sh", "-c", "echo first line; echo second line; exec python3 -m http.server 8888 --bind 127.0.0.1")
@@ -108,17 +114,17 @@ def test_logs_are_read_in_pieces(kind, tmp_path):
         wait_started(backend, state)
         whole = backend.logs(state, 0)
         assert whole.text and whole.offset == len(whole.text.encode())
-        if kind == "local":
+        if kind in ("local", "slurm"):
             assert "first line\nsecond line" in whole.text
         assert backend.logs(state, whole.offset).text == ""
     finally:
         backend.stop(state)
 
 
-@pytest.mark.parametrize("kind", ["local", "ok"])
+@pytest.mark.parametrize("kind", ["local", "slurm", "ok"])
 def test_describe(kind):
     info = make_backend(kind).describe()
-    assert isinstance(info, BackendInfo) and info.name in ("local", "fake") and info.isolation
+    assert isinstance(info, BackendInfo) and info.name in ("local", "slurm", "fake") and info.isolation
 
 
 def test_an_incomplete_backend_fails_when_defined():
@@ -131,7 +137,7 @@ def test_an_incomplete_backend_fails_when_defined():
 
 
 def test_backends_are_found_by_name_through_entry_points():
-    assert {"local", "fake"} <= set(available())
+    assert {"local", "fake", "slurm", "kubernetes"} <= set(available())
     assert isinstance(load_backend("fake"), FakeBackend)
     from datalabs.errors import InvalidInput
 

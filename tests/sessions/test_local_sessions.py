@@ -84,6 +84,16 @@ def run_code(ws_url: str, headers: dict, code: str, timeout: float = 120) -> tup
     raise AssertionError("no execute_reply in time")
 
 
+def open_kernel(http, live_server: str, base: str, headers: dict) -> tuple[str, str]:
+    """Open the lab page (its ``_xsrf`` cookie) and start a kernel through the proxy: its WebSocket URL and the
+    XSRF token."""
+    assert http.get(base + "lab", headers=headers).status_code == 200
+    xsrf = http.cookies.get("_xsrf")
+    kernel = http.post(base + "api/kernels", json={"name": "python3"}, headers={**headers, "X-XSRFToken": xsrf})
+    assert kernel.status_code == 201, kernel.text
+    return live_server.replace("http://", "ws://") + base + f"api/kernels/{kernel.json()['id']}/channels", xsrf
+
+
 @pytest.mark.skipif(not SHARED_PDS.is_dir(), reason="needs ../shared/testdata")
 def test_psa_lab_reads_a_volume_with_pdr_and_writes_to_the_workspace(app, live_server, settings, session_factory,
                                                                      people, tmp_path, db):
@@ -101,11 +111,7 @@ def test_psa_lab_reads_a_volume_with_pdr_and_writes_to_the_workspace(app, live_s
         base = f"/datalabs/{session_id}/"
         status = http.get(base + "api/status", headers=alice)
         assert status.status_code == 200 and "kernels" in status.json()
-        assert http.get(base + "lab", headers=alice).status_code == 200  # the lab page, and its _xsrf cookie
-        xsrf = http.cookies.get("_xsrf")
-        kernel = http.post(base + "api/kernels", json={"name": "python3"}, headers={**alice, "X-XSRFToken": xsrf})
-        assert kernel.status_code == 201, kernel.text
-        ws_url = live_server.replace("http://", "ws://") + base + f"api/kernels/{kernel.json()['id']}/channels"
+        ws_url, xsrf = open_kernel(http, live_server, base, alice)
         code = (
             "import os, pdr\n"
             f"data = pdr.read('/media/data/pds/{LABEL}')\n"

@@ -8,7 +8,8 @@ driver is a process of its own session, so a server that stops or crashes does n
 
 ``RUN_DIR/run.json`` (written by the server) says what to run:
 ``{"run_id", "user", "workflow", "job", "cpu", "max_memory", "environments": {datalab: env path},
-"provenance": bool, "cgroups": bool}``.
+"provenance": bool, "cgroups": bool, "slurm": {Slurm options, "jobs_per_run", "step_minutes"} (steps as
+Slurm jobs; absent: on this machine)}``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def _cwltool_args(run_dir: Path, config: dict) -> list[str]:
         "--skip-schemas",
     ]
     if config.get("parallel", True):
-        args += ["--parallel", "--parallel-max", str(max(1, int(config.get("cpu", 1))))]
+        # on this machine the run's CPUs bound its jobs at once; on Slurm, the cluster's queue does (and a cap)
+        at_once = config["slurm"].get("jobs_per_run", 64) if config.get("slurm") else config.get("cpu", 1)
+        args += ["--parallel", "--parallel-max", str(max(1, int(at_once)))]
     args += [
     ]
     if config.get("cache", True):
@@ -80,15 +83,18 @@ def run(run_dir: Path) -> int:
 
     from datalabs.execution.cgroups import CgroupDriver
     from datalabs.pipelines.sandbox_job import CgroupSlots, EventLog, StepContext, tool_factory
+    from datalabs.pipelines.slurm_steps import SlurmSteps
     from datalabs.execution.sandbox import python_prefixes
 
     config = json.loads((run_dir / CONFIG_FILE).read_text())
     events = EventLog(run_dir / EVENTS_FILE)
+    slurm = SlurmSteps.from_config(config["slurm"], config["run_id"]) if config.get("slurm") else None
     context = StepContext(
         run_id=config["run_id"], user=config["user"], run_dir=run_dir, events=events,
         environments=config.get("environments", {}), python_prefixes=python_prefixes(),
-        cgroups=CgroupSlots(driver, config["run_id"]) if config.get("cgroups", True) and (driver := CgroupDriver.detect())
-        else None,
+        cgroups=CgroupSlots(driver, config["run_id"])
+        if slurm is None and config.get("cgroups", True) and (driver := CgroupDriver.detect()) else None,
+        slurm=slurm,
         max_cpu=float(config.get("cpu", 1)), max_memory=int(config.get("max_memory", 1 << 30)),
         pipeline=config.get("pipeline", ""),
     )

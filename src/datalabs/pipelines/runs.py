@@ -22,6 +22,7 @@ from datalabs.catalogue.service import CatalogueService
 from datalabs.db.base import utcnow
 from datalabs.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from datalabs.execution.contract import read_log_file, LogChunk
+from datalabs.execution.slurm_cli import SlurmOptions
 from datalabs.pipelines import driver
 from datalabs.pipelines.inputs import resolve_inputs
 from datalabs.pipelines.models import PipelineJob, PipelineRun, PipelineRunEvent, PipelineVersion
@@ -247,10 +248,19 @@ class RunService:
         (run_dir / driver.CONFIG_FILE).write_text(json.dumps({
             "run_id": run.id, "pipeline": run.pipeline_name, "user": actor.name, "cpu": run.cpu, "environments": environments,
             "max_memory": self.settings.pipeline_step_memory_max, "provenance": provenance,
+            "slurm": slurm_step_config(self.settings),
         }))
 
     def delete_files(self, run: PipelineRun) -> None:
         shutil.rmtree(self.run_dir(run), ignore_errors=True)
+
+
+def slurm_step_config(settings: Settings) -> dict | None:
+    """How the run's driver sends steps to Slurm, when Slurm is the execution backend; None: on this machine."""
+    if settings.backend != "slurm":
+        return None
+    return {**SlurmOptions.from_settings(settings).as_dict(), "jobs_per_run": settings.slurm_jobs_per_run,
+            "step_minutes": settings.slurm_step_time_limit_minutes}
 
 
 def _logged_in(actor: Actor | None) -> Actor:

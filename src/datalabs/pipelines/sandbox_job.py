@@ -39,6 +39,7 @@ from cwltool.workflow import default_make_tool
 
 from datalabs.execution.cgroups import Cgroup, CgroupDriver
 from datalabs.execution.sandbox import bwrap_base, prepare_etc_tree
+from datalabs.pipelines.slurm_steps import SlurmSteps
 from datalabs.sizes import format_size
 
 DATALABS_NS = "https://datalabs.dev/cwl#"
@@ -48,6 +49,7 @@ PLATFORM_IMAGE = "datalabs:platform"  # the "image" of steps that run with the s
 # Joins the step's cgroup, then becomes the sandbox. The step's log takes what the tool does not
 # capture itself (stdout/stderr not declared in the CWL).
 STEP_LAUNCHER = r"""
+if [ -n "$SLURM_JOB_ID" ]; then echo "$SLURM_JOB_ID" > "$1.slurm-job"; fi
 for f in $DATALABS_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done
 unset DATALABS_CGROUP_PROCS
 log=$1; mode=$2; shift 2
@@ -128,6 +130,7 @@ class StepContext:
     max_cpu: float = 1.0
     max_memory: int = 1 << 30  # bytes
     container_capable: bool = False
+    slurm: SlurmSteps | None = None  # steps go to Slurm (srun) instead of running on this machine
     pipeline: str = ""  # the name a lone tool's job goes by (its packed id is just "main")
     _sandbox: list[str] | None = None
     _sandbox_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -253,6 +256,10 @@ class SandboxJob(DockerCommandLineJob):
         env.update({"PATH": ":".join(([f"{env_path}/bin"] if env_path else []) + ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]),
                     "DATALABS_CGROUP_PROCS": " ".join(self.cgroup.join_files()) if self.cgroup else ""})
         runtime = ["/bin/sh", "-c", STEP_LAUNCHER, "datalabs-step", str(log), mode, *ctx.sandbox()]
+        if ctx.slurm is not None:  # the same command, on a node Slurm chose, with the step's CPUs and memory
+            env.update(ctx.slurm.environment())
+            Path(str(log) + ".slurm-job").unlink(missing_ok=True)
+            runtime = [*ctx.slurm.srun_prefix(cores, memory), *runtime]
         self.append_volume(runtime, os.path.realpath(self.outdir), self.builder.outdir, writable=True)
         self.append_volume(runtime, os.path.realpath(self.tmpdir), self.CONTAINER_TMPDIR, writable=True)
         self.add_volumes(self.pathmapper, runtime, any_path_okay=True, secret_store=runtime_context.secret_store,
@@ -313,9 +320,12 @@ class SandboxJob(DockerCommandLineJob):
             over_memory = self._release_cgroup()
         status = seen.get("status", "permanentFail")
         code = seen.get("exit_code")
-        reason = "" if status == "success" else _failure_reason(self.step_name, code, over_memory,
-                                                                getattr(self, "memory_limit", 0), log,
-                                                                seen.get("collect_error"))
+        reason = ""
+        if status != "success" and ctx.slurm is not None:
+            over_memory, reason = ctx.slurm.verdict(log, self.step_name, getattr(self, "memory_limit", 0))
+        if status != "success" and not reason:
+            reason = _failure_reason(self.step_name, code, over_memory, getattr(self, "memory_limit", 0), log,
+                                     seen.get("collect_error"))
         ctx.events.emit("job_ended", job=self.name, step=self.step_name, status=status, exit_code=code,
                         reason=reason, outputs=_output_paths(seen.get("outputs") or {}))
 

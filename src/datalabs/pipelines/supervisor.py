@@ -29,6 +29,8 @@ from datalabs.accounts.actor import Actor
 from datalabs.db.base import utcnow
 from datalabs.errors import NotFound
 from datalabs.execution.cgroups import CgroupDriver
+from datalabs.execution.slurm_cli import SlurmOptions
+from datalabs.pipelines.slurm_steps import cancel_run_jobs
 from datalabs.execution.local import process_start_time
 from datalabs.pipelines import driver
 from datalabs.pipelines.launcher import WarmLauncher
@@ -179,13 +181,19 @@ class PipelineSupervisor:
                 os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        _kill_step_cgroups(run.id)
+        self._kill_steps(run.id)
 
     def _end_jobs(self, db, run: PipelineRun, state: RunState, reason: str) -> None:
         for job in db.scalars(select(PipelineJob).where(PipelineJob.run_id == run.id,
                                                         PipelineJob.state == RunState.RUNNING.value)):
             transition(job, state, reason)
-        _kill_step_cgroups(run.id)
+        self._kill_steps(run.id)
+
+    def _kill_steps(self, run_id: str) -> None:
+        """Every step of the run stops: its cgroups here, its jobs on Slurm."""
+        _kill_step_cgroups(run_id)
+        if self.settings.backend == "slurm":
+            cancel_run_jobs(SlurmOptions.from_settings(self.settings), run_id)
 
     def _read_events(self, db, run: PipelineRun) -> dict | None:
         path = self.run_dir(run) / driver.EVENTS_FILE
