@@ -342,6 +342,7 @@ API_ROWS = [
     Row("POST", "/api/v1/sessions", "/api/v1/sessions", embargo_readers(201, others=404, anonymous=401),
         json={"datalab": "publab", "volumes": ["embvol"]}, note="(embargoed volume)"),
     Row("GET", "/api/v1/sessions", "/api/v1/sessions", logged_in(200)),
+    Row("GET", "/api/v1/backend", "/api/v1/backend", admins_only(200)),
     Row("GET", "/api/v1/sessions", "/api/v1/sessions?everyone=true", logged_in(200), note="(everyone)"),
     Row("GET", "/api/v1/sessions/{session_id}", "/api/v1/sessions/{session}", session_keepers(200)),
     Row("DELETE", "/api/v1/sessions/{session_id}", "/api/v1/sessions/{session}", session_keepers(200)),

@@ -63,8 +63,10 @@ def test_a_session_is_a_batch_job_with_its_cpus_and_memory_reached_on_its_node(t
     observation = wait_for(backend, state, {Phase.STARTED, Phase.EXITED})
     assert observation.phase == Phase.STARTED
     assert observation.address.host == node_name() and observation.address.port
-    status, body = http_get(observation.address, "/")
-    assert status == 200
+    deadline = time.monotonic() + 30
+    while http_get(observation.address, "/")[0] != 200:  # the job runs; the app inside may still be starting
+        assert time.monotonic() < deadline, backend.logs(state).text
+        time.sleep(0.1)
     run_dir = tmp_path / "run-s_00000000000000b1"
     assert not (run_dir / SECRETS_FILE).exists()  # read by the job, then removed
     assert "token=dlt_secret" in backend.logs(state).text  # the secret reached the datalab's environment
@@ -76,14 +78,12 @@ def test_a_session_is_a_batch_job_with_its_cpus_and_memory_reached_on_its_node(t
 
 def test_the_session_port_admits_only_the_platform(tmp_path):
     backend = SlurmBackend(options=slurm_options(allowed_sources="192.0.2.1/32"))  # not this host
-    state = backend.start(spec_for(tmp_path))
+    state = backend.start(spec_for(tmp_path, env={"PYTHONUNBUFFERED": "1"}))
     try:
-        address = None
-        deadline = time.monotonic() + 60
-        while address is None and time.monotonic() < deadline:
-            address = _address(tmp_path / "run-s_00000000000000b1")
+        deadline = time.monotonic() + 60  # the app listens (http.server says so in the log) and the port is open
+        while _address(tmp_path / "run-s_00000000000000b1") is None or "Serving HTTP" not in backend.logs(state).text:
+            assert time.monotonic() < deadline, backend.logs(state).text
             time.sleep(0.1)
-        assert address is not None
         assert http_get(backend.poll(state).address, "/", timeout=2)[0] == 0  # accepted, then dropped by socat
     finally:
         backend.stop(state)

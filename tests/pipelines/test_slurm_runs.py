@@ -82,7 +82,9 @@ def test_cancel_cancels_the_runs_slurm_jobs(slurm_settings, pipelines_api, sessi
     while _jobs_of(run["id"], "PENDING,RUNNING,COMPLETING"):
         assert time.monotonic() < deadline, _jobs_of(run["id"], "PENDING,RUNNING,COMPLETING")
         time.sleep(0.2)
-    assert {j["JobState"] for j in _jobs_of(run["id"])} == {"CANCELLED"}
+    ended = {j["JobState"] for j in _jobs_of(run["id"])}
+    # the waiting ones cancelled; a running one may end FAILED first (its srun stopped with the driver)
+    assert "CANCELLED" in ended and ended <= {"CANCELLED", "FAILED"}, ended
 
 
 HUNGRY = """cwlVersion: v1.2

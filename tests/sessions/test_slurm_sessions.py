@@ -122,3 +122,18 @@ def test_a_restarted_server_adopts_its_slurm_jobs(slurm_settings, running_app, s
         http.delete(f"/api/v1/sessions/{session_id}", headers=alice)
         wait_for(http, session_id, alice, states=("stopped",), timeout=60)
     assert _job_of(session_id)["JobState"] in ("CANCELLED", "COMPLETED")
+
+
+def test_admins_see_the_backend_and_the_cluster(slurm_settings, running_app, new_user, auth):
+    new_user("root", role="admin")
+    new_user("carol")
+    app = running_app()
+    with in_process_client(app) as http:
+        seen = http.get("/api/v1/backend", headers=auth("root"))
+        assert seen.status_code == 200, seen.text
+        body = seen.json()
+        assert body["name"] == "slurm" and body["enforces_limits"]
+        assert body["details"]["slurm_conf"] == str(slurm_settings.slurm_conf)
+        assert body["details"]["sinfo"].startswith("datalabs* 1 ")  # partition (* default), nodes, CPUs, memory, state
+        assert http.get("/api/v1/backend", headers=auth("carol")).status_code == 403
+        assert http.get("/api/v1/backend").status_code == 401

@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from datalabs.api.deps import AppSettings, CurrentActor, DbSession
 from datalabs.sessions import schemas
 from datalabs.sessions.models import LabSession
-from datalabs.sessions.service import LaunchRequest, SessionService
+from datalabs.sessions.service import LaunchRequest, SessionService, describe_backend
 from datalabs.states import TERMINAL
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
@@ -46,6 +46,12 @@ def list_sessions(actor: CurrentActor, sessions: Sessions,
                   ended: Annotated[bool, Query(description="Include stopped and failed sessions.")] = False,
                   everyone: Annotated[bool, Query(description="Admins: every user's sessions.")] = False):
     return [schemas.SessionOut.of(s) for s in sessions.list(actor, everyone=everyone, ended=ended)]
+
+
+@router.get("/backend", response_model=schemas.BackendOut,
+            summary="Admins: the execution backend of sessions and pipeline steps, and its state (Slurm: sinfo)")
+def backend(actor: CurrentActor, request: Request):
+    return schemas.BackendOut(**dataclasses.asdict(describe_backend(actor, request.app.state.supervisor.backend)))
 
 
 @router.get("/sessions/{session_id}", response_model=schemas.SessionOut, summary="One session")

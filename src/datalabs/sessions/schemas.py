@@ -87,3 +87,10 @@ class LaunchOptionsOut(BaseModel):
     team_workspaces: list[str]
     sessions_running: int
     sessions_allowed: int
+
+
+class BackendOut(BaseModel):
+    name: str = Field(description="The `backend` setting: local, slurm, kubernetes, ...")
+    enforces_limits: bool = Field(description="Whether CPU and memory limits are enforced.")
+    isolation: str = Field(description="How sessions and steps are kept apart, in one line.")
+    details: dict = Field(description="The backend's own facts (Slurm: configuration, partition, `sinfo`).")

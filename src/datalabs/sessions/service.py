@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 
 from datalabs.accounts.actor import Actor
 from datalabs.accounts.models import ApiToken
-from datalabs.accounts.service import AccountService
+from datalabs.accounts.service import AccountService, require_admin
 from datalabs.catalogue.environments import missing_host_packages
 from datalabs.catalogue.models import DatalabVersion, EnvironmentStatus
 from datalabs.catalogue.service import CatalogueService
+from datalabs.execution.contract import BackendError, BackendInfo
 from datalabs.db.base import utcnow
 from datalabs.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 from datalabs.sessions.models import LabSession, LabSessionEvent
@@ -343,3 +344,14 @@ def _logged_in(actor: Actor | None) -> Actor:
 
 def _cpus(cpu: float) -> str:
     return f"{cpu:g} CPU{'s' if cpu != 1 else ''}"
+
+
+def describe_backend(actor: Actor | None, backend) -> BackendInfo:
+    """What runs sessions and pipeline steps, for admins: the backend's isolation, limits and its own details (for
+    Slurm the cluster's partitions as ``sinfo`` shows them). A backend that cannot answer says why, in the details."""
+    require_admin(actor)
+    try:
+        return backend.describe()
+    except BackendError as error:
+        return BackendInfo(name=backend.name, enforces_limits=False, isolation="unknown",
+                           details={"error": error.message})
