@@ -314,7 +314,7 @@ def test_secrets_are_passed_to_bwrap_through_a_pipe(tmp_path, monkeypatch):
     spec = _spec(tmp_path, 1)
     Path(spec.run_dir).mkdir(parents=True)
     with pytest.raises(Stop):
-        LocalBackend(cgroups=None)._start_sandbox(spec, Path(spec.run_dir), "")
+        LocalBackend(cgroups=None).start_sandbox(spec, Path(spec.run_dir), "")
     args = seen["args"]
     assert not any("dlt_not-on-any-command-line" in part for part in args)
     assert args.index("--clearenv") < args.index("--args") < len(args) - len(spec.command) - 1

@@ -129,15 +129,15 @@ class LocalBackend(BackendBase):
         group = self._cgroup(spec)
         procs = " ".join(group.join_files()) if group else ""
         # before the sandbox, so the socket is there when the datalab's code first looks
-        platform = _start_platform_socket(run_dir, control, spec.platform, procs) if spec.platform else None
+        platform = start_platform_socket(run_dir, control, spec.platform, procs) if spec.platform else None
         try:
             if platform is not None:
-                _wait_for_socket(control / PLATFORM_SOCKET_NAME, platform)
-            launcher, child_pid = self._start_sandbox(spec, control, procs)
-            bridge = _start_bridge(run_dir, socket_path, child_pid, spec.port, procs)
+                wait_for_socket(control / PLATFORM_SOCKET_NAME, platform)
+            launcher, child_pid = self.start_sandbox(spec, control, procs)
+            bridge = start_bridge(run_dir, socket_path, child_pid, spec.port, procs)
         except BackendError:
             if platform is not None:
-                _signal_group(platform.pid, signal.SIGKILL)
+                signal_group(platform.pid, signal.SIGKILL)
                 platform.wait(timeout=5)
             if group:
                 group.kill()
@@ -160,7 +160,7 @@ class LocalBackend(BackendBase):
                          platform_socket=str(control / PLATFORM_SOCKET_NAME))
         return state
 
-    def _start_sandbox(self, spec: LaunchSpec, control: Path, procs: str) -> tuple[subprocess.Popen, int]:
+    def start_sandbox(self, spec: LaunchSpec, control: Path, procs: str) -> tuple[subprocess.Popen, int]:
         """The launcher shell (joins the cgroup, runs bwrap, records the exit code), and the sandbox's pid."""
         run_dir = Path(spec.run_dir)
         info_read, info_write = os.pipe()
@@ -260,7 +260,7 @@ class LocalBackend(BackendBase):
         pids = _processes(state)
         for pid, started in pids:
             if _alive(pid, started):
-                _signal_group(pid, signal.SIGTERM)
+                signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and any(_alive(pid, started) for pid, started in pids):
             for pid, _ in pids:
@@ -268,7 +268,7 @@ class LocalBackend(BackendBase):
             time.sleep(0.05)
         for pid, started in pids:
             if _alive(pid, started):
-                _signal_group(pid, signal.SIGKILL)
+                signal_group(pid, signal.SIGKILL)
         if group:
             group.kill()
             group.remove()
@@ -320,7 +320,7 @@ def _check_tools() -> None:
             raise BackendError(f"{tool} is not installed on the server (Debian package {package})")
 
 
-def _start_bridge(run_dir: Path, socket_path: Path, child_pid: int, port: int, procs: str) -> subprocess.Popen:
+def start_bridge(run_dir: Path, socket_path: Path, child_pid: int, port: int, procs: str) -> subprocess.Popen:
     """socat in the sandbox's network namespace, listening on a socket in the host's file system."""
     with open(run_dir / "bridge.log", "ab") as bridge_log:  # "connection refused" until the app listens
         return subprocess.Popen(
@@ -332,7 +332,7 @@ def _start_bridge(run_dir: Path, socket_path: Path, child_pid: int, port: int, p
         )
 
 
-def _start_platform_socket(run_dir: Path, control: Path, platform: Address, procs: str) -> subprocess.Popen:
+def start_platform_socket(run_dir: Path, control: Path, platform: Address, procs: str) -> subprocess.Popen:
     """socat on the host: ``<control>/platform.sock`` (``/run/datalab/platform.sock`` inside) to the
     platform's HTTP port. Mode 600 is enough: the session's user is the server's uid outside."""
     host = platform.host or "127.0.0.1"
@@ -347,7 +347,7 @@ def _start_platform_socket(run_dir: Path, control: Path, platform: Address, proc
         )
 
 
-def _wait_for_socket(path: Path, process: subprocess.Popen, timeout: float = 5.0) -> None:
+def wait_for_socket(path: Path, process: subprocess.Popen, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not path.is_socket():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -383,7 +383,7 @@ def _read_exit_code(run_dir: Path) -> int | None:
         return None
 
 
-def _signal_group(pid: int, sig: int) -> None:
+def signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):

@@ -27,6 +27,7 @@ from datalabs.execution.contract import (
     BackendInfo,
     LaunchSpec,
     LogChunk,
+    Mount,
     Observation,
     Phase,
     read_log_file,
@@ -78,9 +79,9 @@ class SlurmBackend(BackendBase):
         secrets = {key: spec.env[key] for key in spec.secret_env if key in spec.env}
         public = {**asdict(spec), "env": {k: v for k, v in spec.env.items() if k not in secrets},
                   "secret_env": sorted(spec.secret_env)}
-        _write_private(run_dir / LAUNCH_FILE, json.dumps({"spec": public, "allowed_sources": self.options.allowed_sources}))
+        write_private(run_dir / LAUNCH_FILE, json.dumps({"spec": public, "allowed_sources": self.options.allowed_sources}))
         if secrets:  # read and removed by the job as it starts; only the server's user can read it meanwhile
-            _write_private(run_dir / SECRETS_FILE, json.dumps(secrets))
+            write_private(run_dir / SECRETS_FILE, json.dumps(secrets))
         python = self.options.python or sys.executable
         script = run_dir / JOB_SCRIPT
         script.write_text(f"#!/bin/sh\nexec {shlex.quote(python)} -m datalabs.execution.slurm_job "
@@ -180,7 +181,8 @@ def _exited(job: dict, code: int | None, reported: dict, state: dict) -> Observa
                        memory_exceeded=job.get("JobState") == "OUT_OF_MEMORY")
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Write a file readable by the server's user only, atomically (readers never see half of it)."""
     temporary = path.with_name(path.name + ".tmp")
     temporary.unlink(missing_ok=True)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -213,8 +215,6 @@ def _read_address(path: Path) -> Address | None:
 
 def launch_spec_from(data: dict) -> LaunchSpec:
     """The LaunchSpec written by ``start`` (JSON), for the job program on the node."""
-    from datalabs.execution.contract import Mount
-
     platform = data.get("platform")
     return LaunchSpec(
         session_id=data["session_id"], user=data["user"], command=tuple(data["command"]), env=dict(data["env"]),

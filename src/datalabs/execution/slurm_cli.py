@@ -167,7 +167,7 @@ def parse_oneliner(text: str) -> dict[str, str]:
     last = None
     for token in text.strip().split(" "):
         key, sep, value = token.partition("=")
-        if sep and key and (key[0].isupper() or key[0].isalpha()):
+        if sep and key[:1].isalpha():
             fields[key] = value
             last = key
         elif last is not None:
